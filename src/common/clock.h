@@ -1,0 +1,15 @@
+/*
+ * clock.h - time, through one seam so tests can control it.
+ *
+ * Layer: src/common. Thread-safe.
+ */
+#ifndef RN_COMMON_CLOCK_H
+#define RN_COMMON_CLOCK_H
+
+#include <stdint.h>
+
+int64_t rn_now_ms(void);        /* wall clock, ms since the epoch (record timestamps) */
+int64_t rn_mono_ms(void);       /* monotonic, ms (timers and timeouts) */
+int64_t rn_mono_us(void);       /* monotonic, us (latency measurements) */
+
+#endif
