@@ -19,7 +19,7 @@ OPT      = -O2
 endif
 WERROR  ?= -Werror
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes $(WERROR) \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wno-format-truncation $(WERROR) \
            -pthread -Isrc -I$(BUILD)/gen $(SANFLAGS) -MMD -MP
 LDFLAGS += -pthread $(SANFLAGS)
 PY      ?= /usr/bin/python3

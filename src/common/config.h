@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #define RN_MAX_LISTENERS 8
+#define RN_CONFIG_KEYS_MAX 64 /* capacity of config.c's key table */
 
 typedef struct rn_listener {
     char name[32];  /* listener name, e.g. PLAINTEXT */
@@ -50,13 +51,40 @@ typedef struct rn_config {
     int32_t max_connections;             /* max.connections, default 2147483647 */
     int32_t min_insync_replicas;         /* min.insync.replicas, default 1 */
     int64_t group_commit_ms_max;         /* runnel.flush.max.delay.ms: longest an acks=all answer waits to share a flush, default 2 */
+
+    /* Accepted, validated and stored, not acted on yet (Kafka's meanings). */
+    int32_t broker_id;                   /* broker.id: alias of node.id; -1 unless set (must equal node.id if both set) */
+    char process_roles[32];              /* process.roles, default "broker,controller" (Kafka: none) */
+    char controller_quorum_voters[1024]; /* controller.quorum.voters: id@host:port,..., default "" */
+    char controller_listener_names[256]; /* controller.listener.names, default "" */
+    char inter_broker_listener_name[32]; /* inter.broker.listener.name, default "" (Kafka: null) */
+    char listener_security_protocol_map[1024]; /* listener.security.protocol.map: NAME:PROTOCOL,... */
+    int64_t log_retention_check_interval_ms; /* log.retention.check.interval.ms, default 300000 */
+    char log_cleanup_policy[32];         /* log.cleanup.policy: delete and/or compact, default "delete" */
+    int32_t num_io_threads;              /* num.io.threads, default 8 */
+    int32_t socket_send_buffer_bytes;    /* socket.send.buffer.bytes, default 102400, -1 = OS default */
+    int32_t socket_receive_buffer_bytes; /* socket.receive.buffer.bytes, default 102400, -1 = OS default */
+    int16_t offsets_topic_replication_factor;         /* offsets.topic.replication.factor, default 3 */
+    int16_t transaction_state_log_replication_factor; /* transaction.state.log.replication.factor, default 3 */
+    int32_t transaction_state_log_min_isr; /* transaction.state.log.min.isr, default 2 */
+    int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, default 3000 */
+    char compression_type[16];           /* compression.type, default "producer" */
+
+    /* Private to config.c: 1 when the i-th key of its table was set by the
+     * file or an override (DescribeConfigs' is_default, alias precedence). */
+    unsigned char key_set_[RN_CONFIG_KEYS_MAX];
 } rn_config;
 
-/* Fills every field with its default. */
+/* Fills every field with its default. Call before rn_config_load. */
 void rn_config_defaults(rn_config *c);
 
 /* Applies the properties file at path (NULL: none), then each override
- * ("key=value") in order. Returns 0, or -1 with a one-line message in err. */
+ * ("key=value") in order, onto c as rn_config_defaults (or an earlier load)
+ * left it; then checks what involves several keys (advertised.listeners
+ * names must be listeners names). Returns 0, or -1 with a one-line message
+ * in err. Aliases follow Kafka whatever the order: log.dirs wins over
+ * log.dir, log.retention.ms over .minutes over .hours, and broker.id must
+ * equal node.id when both are set. */
 int rn_config_load(rn_config *c, const char *path, char *const *overrides, int noverrides,
                    char *err, size_t errlen);
 
@@ -65,7 +93,10 @@ int rn_config_load(rn_config *c, const char *path, char *const *overrides, int n
 int rn_config_set(rn_config *c, const char *key, const char *value, char *err, size_t errlen);
 
 /* Iterates the supported keys (for DescribeConfigs): the i-th key's name and
- * its current value as a string in buf. Returns 0, or -1 past the end. */
+ * its current value as a string in buf. Returns 0, or -1 past the end.
+ * Aliases (log.dir, broker.id, log.retention.hours/minutes) are not listed:
+ * their effect shows in the keys they stand for. Unset values (Kafka: null)
+ * come out as "" (strings) or -1 (log.flush.interval.ms). */
 int rn_config_describe(const rn_config *c, int i, const char **name, char *buf, size_t buflen,
                        int *is_default, int *is_sensitive);
 

@@ -66,7 +66,7 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches,
 typedef struct rn_log_slice {
     rn_fileref *file; /* held; the caller drops it (rn_fileref_drop) */
     int64_t pos;
-    int32_t len;      /* 0: nothing to read at this offset yet */
+    int32_t len;      /* 0: nothing to read at this offset yet (file is NULL then) */
 } rn_log_slice;
 
 /* Finds the bytes starting with the batch that contains `offset`, up to
@@ -84,7 +84,7 @@ void rn_log_max_timestamp(rn_log *log, int64_t *timestamp_out, int64_t *offset_o
 
 /* Offset of the first record whose timestamp >= ts (by the time index, then
  * a scan of the batches, then of the records of an uncompressed batch).
- * Returns 0 with *offset_out/*timestamp_out, or -ENOENT when no record is
+ * Returns 0 with *offset_out and *timestamp_out, or -ENOENT when no record is
  * that late. */
 int rn_log_offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t *timestamp_out);
 
@@ -93,6 +93,10 @@ int rn_log_offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t
  * Returns the offset up to which data is durable (exclusive), or a negative
  * errno. */
 int64_t rn_log_sync(rn_log *log);
+
+/* Offsets below it are on stable storage (what the last successful
+ * rn_log_sync() returned, or the end offset right after open). */
+int64_t rn_log_recovery_point(rn_log *log);
 
 /* Bytes on disk in all segments (for DescribeLogDirs / metrics). */
 int64_t rn_log_size_bytes(rn_log *log);

@@ -2,7 +2,7 @@
  * api.h - the table of Kafka APIs that Runnel serves, one entry per schema file.
  *
  * Layer: src/proto. The table itself is generated (build/gen/proto_gen.c)
- * from schema/*.schema; this header declares its shape so that hand-written
+ * from the schema files; this header declares its shape so that hand-written
  * code can include it without the generated header.
  */
 #ifndef RN_PROTO_API_H

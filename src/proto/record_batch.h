@@ -71,18 +71,28 @@ typedef enum rn_batch_verdict {
 /* Validates every batch in [p, p+len): each must be whole, magic 2,
  * batchLength >= 49, batch size (12 + batchLength) <= max_batch_bytes,
  * lastOffsetDelta >= 0 and, for uncompressed batches, recordsCount ==
- * lastOffsetDelta + 1, CRC32C correct. Stores the number of batches, the
- * total record count (sum of lastOffsetDelta + 1) and the largest
- * maxTimestamp with the offset delta (from the start of the request's
- * records) of its batch's last record. */
+ * lastOffsetDelta + 1, CRC32C correct, attributes' codec known (0-4, else
+ * CORRUPT) and control bit clear. Empty input (len 0) is CORRUPT. On
+ * RN_BATCH_OK stores the number of batches and the total record count (sum
+ * of lastOffsetDelta + 1); out pointers may be NULL. Thread-safe. */
 rn_batch_verdict rn_batches_validate(const uint8_t *p, size_t len, int32_t max_batch_bytes,
                                      int *nbatches_out, int64_t *records_out);
 
+/* rn_batches_validate, plus on RN_BATCH_OK the largest maxTimestamp (-1 if
+ * none) and the offset delta, from the start of the request's records, of
+ * the last record of the first batch that has it (-1 if none), as the time
+ * index and ProduceResponse need. Out pointers may be NULL. */
+rn_batch_verdict rn_batches_validate_ts(const uint8_t *p, size_t len, int32_t max_batch_bytes,
+                                        int *nbatches_out, int64_t *records_out,
+                                        int64_t *max_timestamp_out, int64_t *max_timestamp_delta_out);
+
 /* LogAppendTime (message.timestamp.type): sets the timestamp type bit and
- * maxTimestamp = now_ms on every batch in [p, p+len) and recomputes CRCs. */
+ * maxTimestamp = now_ms on every batch in [p, p+len) and recomputes CRCs.
+ * The input must have passed rn_batches_validate. */
 void rn_batches_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms);
 
-/* Writes baseOffset into the batch at p. */
+/* Writes baseOffset into the batch at p (at least 8 bytes). The CRC does
+ * not cover it, so it stays valid. */
 void rn_batch_set_base_offset(uint8_t *p, int64_t base_offset);
 
 #endif

@@ -1,0 +1,395 @@
+/*
+ * admin.c - CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs.
+ *
+ * Topic changes take the topics write lock; they do file-system work (mkdir,
+ * opening logs, deleting folders) on the worker's thread, which is brief
+ * for the partition counts a request carries.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "proto_gen.h"
+
+enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 };
+enum { SOURCE_TOPIC_CONFIG = 1, SOURCE_STATIC_BROKER_CONFIG = 4, SOURCE_DEFAULT_CONFIG = 5 };
+
+/* Topic-level keys and the broker value each defaults to (Kafka's names).
+ * Accepted by CreateTopics; only message.timestamp.type acts per topic yet. */
+typedef struct topic_key {
+    const char *name;
+    void (*value)(char *buf, size_t len);
+} topic_key;
+
+#define LONG_KEY(fn, expr) \
+    static void fn(char *b, size_t n) { snprintf(b, n, "%lld", (long long)(expr)); }
+LONG_KEY(v_segment_bytes, rn_g.cfg.log_segment_bytes)
+LONG_KEY(v_max_message_bytes, rn_g.cfg.message_max_bytes)
+LONG_KEY(v_retention_ms, rn_g.cfg.log_retention_ms)
+LONG_KEY(v_retention_bytes, rn_g.cfg.log_retention_bytes)
+LONG_KEY(v_index_interval, rn_g.cfg.log_index_interval_bytes)
+LONG_KEY(v_segment_index_bytes, rn_g.cfg.log_index_size_max_bytes)
+LONG_KEY(v_min_isr, rn_g.cfg.min_insync_replicas)
+LONG_KEY(v_flush_messages, rn_g.cfg.log_flush_interval_messages)
+LONG_KEY(v_flush_ms, rn_g.cfg.log_flush_interval_ms < 0 ? INT64_MAX : rn_g.cfg.log_flush_interval_ms)
+static void v_ts_type(char *b, size_t n) { snprintf(b, n, "%s", rn_g.cfg.log_message_timestamp_type ? "LogAppendTime" : "CreateTime"); }
+static void v_cleanup(char *b, size_t n) { snprintf(b, n, "delete"); }
+static void v_compression(char *b, size_t n) { snprintf(b, n, "producer"); }
+
+static const topic_key topic_keys[] = {
+    {"cleanup.policy", v_cleanup},
+    {"compression.type", v_compression},
+    {"flush.messages", v_flush_messages},
+    {"flush.ms", v_flush_ms},
+    {"index.interval.bytes", v_index_interval},
+    {"max.message.bytes", v_max_message_bytes},
+    {"message.timestamp.type", v_ts_type},
+    {"min.insync.replicas", v_min_isr},
+    {"retention.bytes", v_retention_bytes},
+    {"retention.ms", v_retention_ms},
+    {"segment.bytes", v_segment_bytes},
+    {"segment.index.bytes", v_segment_index_bytes},
+};
+#define NTOPIC_KEYS ((int)(sizeof topic_keys / sizeof topic_keys[0]))
+
+static const topic_key *topic_key_find(rn_str name)
+{
+    for (int i = 0; i < NTOPIC_KEYS; i++)
+        if (rn_str_eq_c(name, topic_keys[i].name))
+            return &topic_keys[i];
+    return NULL;
+}
+
+/* ---- CreateTopics ---- */
+
+static int16_t check_create(rn_CreateTopicsRequest_CreatableTopic *ct, int32_t *nparts, int16_t *rf, const char **msg)
+{
+    const char *why = rn_topic_name_invalid(ct->Name);
+    if (why) {
+        *msg = why;
+        return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (rn_topic_find(ct->Name)) {
+        *msg = "topic already exists";
+        return RN_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    int has_assignment = ct->Assignments_count > 0;
+    if (has_assignment && (ct->NumPartitions != -1 || ct->ReplicationFactor != -1)) {
+        *msg = "both replica assignments and partition count or replication factor were given";
+        return RN_ERR_INVALID_REQUEST;
+    }
+    if (has_assignment) {
+        for (int32_t i = 0; i < ct->Assignments_count; i++) {
+            rn_CreateTopicsRequest_CreatableReplicaAssignment *a = &ct->Assignments[i];
+            if (a->PartitionIndex != i || a->BrokerIds_count != 1 || a->BrokerIds[0] != rn_g.cfg.node_id) {
+                *msg = "replica assignments must name this broker once for partitions 0..n-1";
+                return RN_ERR_INVALID_REPLICA_ASSIGNMENT;
+            }
+        }
+        *nparts = ct->Assignments_count;
+        *rf = 1;
+    } else {
+        *nparts = ct->NumPartitions == -1 ? rn_g.cfg.num_partitions : ct->NumPartitions;
+        *rf = ct->ReplicationFactor == -1 ? rn_g.cfg.default_replication_factor : ct->ReplicationFactor;
+    }
+    if (*nparts <= 0) {
+        *msg = "number of partitions must be larger than 0";
+        return RN_ERR_INVALID_PARTITIONS;
+    }
+    if (*nparts > 100000) {
+        *msg = "number of partitions must be at most 100000";
+        return RN_ERR_INVALID_PARTITIONS;
+    }
+    if (*rf <= 0) {
+        *msg = "replication factor must be larger than 0";
+        return RN_ERR_INVALID_REPLICATION_FACTOR;
+    }
+    if (*rf > 1) {
+        *msg = "replication factor is larger than the 1 available broker";
+        return RN_ERR_INVALID_REPLICATION_FACTOR;
+    }
+    for (int32_t i = 0; i < ct->Configs_count; i++) {
+        rn_CreateTopicsRequest_CreatableTopicConfig *c = &ct->Configs[i];
+        const topic_key *k = topic_key_find(c->Name);
+        if (!k) {
+            *msg = "unknown topic config";
+            return RN_ERR_INVALID_CONFIG;
+        }
+        if (rn_str_eq_c(c->Name, "message.timestamp.type") && !rn_str_eq_c(c->Value, "CreateTime") &&
+            !rn_str_eq_c(c->Value, "LogAppendTime")) {
+            *msg = "message.timestamp.type must be CreateTime or LogAppendTime";
+            return RN_ERR_INVALID_CONFIG;
+        }
+    }
+    return RN_ERR_NONE;
+}
+
+void rn_handle_create_topics(rn_req *req)
+{
+    rn_CreateTopicsRequest rq;
+    if (!RN_DECODE(req, CreateTopics, &rq)) {
+        rn_req_malformed(req, NULL);
+        return;
+    }
+    rn_CreateTopicsResponse rs;
+    rn_CreateTopicsResponse_init(&rs);
+    int32_t n = rq.Topics_count > 0 ? rq.Topics_count : 0;
+    rs.Topics = RN_ALLOC(req, rn_CreateTopicsResponse_CreatableTopicResult, n);
+    if (!rs.Topics) {
+        rn_req_malformed(req, "request too large to answer");
+        return;
+    }
+    rs.Topics_count = n;
+    rn_topics_wrlock();
+    for (int32_t i = 0; i < n; i++) {
+        rn_CreateTopicsRequest_CreatableTopic *ct = &rq.Topics[i];
+        rn_CreateTopicsResponse_CreatableTopicResult *r = &rs.Topics[i];
+        rn_CreateTopicsResponse_CreatableTopicResult_init(r);
+        r->Name = ct->Name;
+        r->NumPartitions = -1;
+        r->ReplicationFactor = -1;
+        r->Configs_count = -1;
+        const char *msg = NULL;
+        int32_t nparts = 0;
+        int16_t rf = 0;
+        int16_t err = check_create(ct, &nparts, &rf, &msg);
+        /* A name given twice in one request fails both, as in Kafka. */
+        for (int32_t j = 0; j < n && err == RN_ERR_NONE; j++)
+            if (j != i && rn_str_eq(rq.Topics[j].Name, ct->Name)) {
+                err = RN_ERR_INVALID_REQUEST;
+                msg = "topic named more than once in the request";
+            }
+        if (err == RN_ERR_NONE && !rq.validateOnly) {
+            rn_topic *t = NULL;
+            err = (int16_t)rn_topic_create(ct->Name, nparts, &t, &msg);
+            if (err == RN_ERR_NONE) {
+                r->TopicId = t->id;
+                for (int32_t c = 0; c < ct->Configs_count; c++)
+                    if (rn_str_eq_c(ct->Configs[c].Name, "message.timestamp.type"))
+                        t->timestamp_type = rn_str_eq_c(ct->Configs[c].Value, "LogAppendTime");
+            }
+        }
+        r->ErrorCode = err;
+        if (err != RN_ERR_NONE) {
+            r->ErrorMessage = rn_arena_str(&req->arena, msg ? msg : "failed");
+            continue;
+        }
+        r->NumPartitions = nparts;
+        r->ReplicationFactor = rf;
+    }
+    rn_topics_unlock();
+    RN_RESPOND(req, CreateTopics, &rs);
+}
+
+/* ---- DeleteTopics ---- */
+
+void rn_handle_delete_topics(rn_req *req)
+{
+    rn_DeleteTopicsRequest rq;
+    if (!RN_DECODE(req, DeleteTopics, &rq)) {
+        rn_req_malformed(req, NULL);
+        return;
+    }
+    int16_t version = req->hdr.api_version;
+    int32_t n = version >= 6 ? rq.Topics_count : rq.TopicNames_count;
+    if (n < 0)
+        n = 0;
+    rn_DeleteTopicsResponse rs;
+    rn_DeleteTopicsResponse_init(&rs);
+    rs.Responses = RN_ALLOC(req, rn_DeleteTopicsResponse_DeletableTopicResult, n);
+    if (!rs.Responses) {
+        rn_req_malformed(req, "request too large to answer");
+        return;
+    }
+    rs.Responses_count = n;
+    rn_topics_wrlock();
+    for (int32_t i = 0; i < n; i++) {
+        rn_DeleteTopicsResponse_DeletableTopicResult *r = &rs.Responses[i];
+        rn_DeleteTopicsResponse_DeletableTopicResult_init(r);
+        rn_topic *t;
+        if (version >= 6) {
+            r->Name = rq.Topics[i].Name;
+            r->TopicId = rq.Topics[i].TopicId;
+            t = rq.Topics[i].Name.len >= 0 ? rn_topic_find(rq.Topics[i].Name) : rn_topic_find_id(rq.Topics[i].TopicId);
+        } else {
+            r->Name = rq.TopicNames[i];
+            t = rn_topic_find(rq.TopicNames[i]);
+        }
+        if (!t) {
+            r->ErrorCode = version >= 6 && rq.Topics[i].Name.len < 0 ? RN_ERR_UNKNOWN_TOPIC_ID
+                                                                     : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            continue;
+        }
+        if (!rn_g.cfg.delete_topic_enable) {
+            r->ErrorCode = RN_ERR_TOPIC_DELETION_DISABLED;
+            continue;
+        }
+        r->Name = rn_arena_str(&req->arena, t->name);
+        r->TopicId = t->id;
+        r->ErrorCode = (int16_t)rn_topic_delete(t);
+    }
+    rn_topics_unlock();
+    RN_RESPOND(req, DeleteTopics, &rs);
+}
+
+/* ---- CreatePartitions ---- */
+
+void rn_handle_create_partitions(rn_req *req)
+{
+    rn_CreatePartitionsRequest rq;
+    if (!RN_DECODE(req, CreatePartitions, &rq)) {
+        rn_req_malformed(req, NULL);
+        return;
+    }
+    int32_t n = rq.Topics_count > 0 ? rq.Topics_count : 0;
+    rn_CreatePartitionsResponse rs;
+    rn_CreatePartitionsResponse_init(&rs);
+    rs.Results = RN_ALLOC(req, rn_CreatePartitionsResponse_CreatePartitionsTopicResult, n);
+    if (!rs.Results) {
+        rn_req_malformed(req, "request too large to answer");
+        return;
+    }
+    rs.Results_count = n;
+    rn_topics_wrlock();
+    for (int32_t i = 0; i < n; i++) {
+        rn_CreatePartitionsRequest_CreatePartitionsTopic *ct = &rq.Topics[i];
+        rn_CreatePartitionsResponse_CreatePartitionsTopicResult *r = &rs.Results[i];
+        rn_CreatePartitionsResponse_CreatePartitionsTopicResult_init(r);
+        r->Name = ct->Name;
+        rn_topic *t = rn_topic_find(ct->Name);
+        const char *msg = NULL;
+        int err;
+        if (!t) {
+            err = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            msg = "topic does not exist";
+        } else if (ct->Count <= t->npartitions) {
+            err = RN_ERR_INVALID_PARTITIONS;
+            msg = ct->Count == t->npartitions ? "topic already has that many partitions"
+                                              : "the number of partitions can only be increased";
+        } else if (ct->Assignments_count > 0 && ct->Assignments_count != ct->Count - t->npartitions) {
+            err = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
+            msg = "one assignment per new partition is required";
+        } else if (rq.ValidateOnly) {
+            err = ct->Count > 100000 ? RN_ERR_INVALID_PARTITIONS : RN_ERR_NONE;
+            msg = "number of partitions must be at most 100000";
+        } else {
+            err = rn_topic_add_partitions(t, ct->Count, &msg);
+        }
+        r->ErrorCode = (int16_t)err;
+        if (err != RN_ERR_NONE)
+            r->ErrorMessage = rn_arena_str(&req->arena, msg);
+    }
+    rn_topics_unlock();
+    RN_RESPOND(req, CreatePartitions, &rs);
+}
+
+/* ---- DescribeConfigs (read-only values at this stage) ---- */
+
+static int wanted(const rn_DescribeConfigsRequest_DescribeConfigsResource *res, const char *name)
+{
+    if (res->ConfigurationKeys_count < 0)
+        return 1;
+    for (int32_t i = 0; i < res->ConfigurationKeys_count; i++)
+        if (rn_str_eq_c(res->ConfigurationKeys[i], name))
+            return 1;
+    return 0;
+}
+
+static int add_entry(rn_req *req, rn_DescribeConfigsResponse_DescribeConfigsResult *r, const char *name,
+                     const char *value, int is_default, int source, int sensitive)
+{
+    rn_DescribeConfigsResponse_DescribeConfigsResourceResult *e = &r->Configs[r->Configs_count++];
+    rn_DescribeConfigsResponse_DescribeConfigsResourceResult_init(e);
+    e->Name = rn_arena_str(&req->arena, name);
+    e->Value = sensitive ? RN_STR_NULL : rn_arena_str(&req->arena, value);
+    e->ReadOnly = 1; /* dynamic changes come with AlterConfigs */
+    e->IsDefault = (int8_t)is_default;
+    e->ConfigSource = (int8_t)source;
+    e->IsSensitive = (int8_t)sensitive;
+    e->Synonyms_count = 0;
+    return e->Name.len < 0 ? -1 : 0;
+}
+
+void rn_handle_describe_configs(rn_req *req)
+{
+    rn_DescribeConfigsRequest rq;
+    if (!RN_DECODE(req, DescribeConfigs, &rq)) {
+        rn_req_malformed(req, NULL);
+        return;
+    }
+    int32_t n = rq.Resources_count > 0 ? rq.Resources_count : 0;
+    rn_DescribeConfigsResponse rs;
+    rn_DescribeConfigsResponse_init(&rs);
+    rs.Results = RN_ALLOC(req, rn_DescribeConfigsResponse_DescribeConfigsResult, n);
+    if (!rs.Results)
+        goto oom;
+    rs.Results_count = n;
+    char node[16];
+    snprintf(node, sizeof node, "%d", rn_g.cfg.node_id);
+    for (int32_t i = 0; i < n; i++) {
+        rn_DescribeConfigsRequest_DescribeConfigsResource *res = &rq.Resources[i];
+        rn_DescribeConfigsResponse_DescribeConfigsResult *r = &rs.Results[i];
+        rn_DescribeConfigsResponse_DescribeConfigsResult_init(r);
+        r->ResourceType = res->ResourceType;
+        r->ResourceName = res->ResourceName;
+        char value[4096];
+        if (res->ResourceType == RESOURCE_TOPIC) {
+            rn_topics_rdlock();
+            rn_topic *t = rn_topic_find(res->ResourceName);
+            int ts_type = t ? t->timestamp_type : 0;
+            rn_topics_unlock();
+            if (!t) {
+                r->ErrorCode = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                r->ErrorMessage = rn_arena_str(&req->arena, "topic does not exist");
+                continue;
+            }
+            r->Configs = RN_ALLOC(req, rn_DescribeConfigsResponse_DescribeConfigsResourceResult, NTOPIC_KEYS);
+            if (!r->Configs)
+                goto oom;
+            for (int k = 0; k < NTOPIC_KEYS; k++) {
+                if (!wanted(res, topic_keys[k].name))
+                    continue;
+                topic_keys[k].value(value, sizeof value);
+                int is_default = 1;
+                if (strcmp(topic_keys[k].name, "message.timestamp.type") == 0 &&
+                    ts_type != rn_g.cfg.log_message_timestamp_type) {
+                    snprintf(value, sizeof value, "%s", ts_type ? "LogAppendTime" : "CreateTime");
+                    is_default = 0;
+                }
+                if (add_entry(req, r, topic_keys[k].name, value, is_default,
+                              is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_TOPIC_CONFIG, 0) < 0)
+                    goto oom;
+            }
+        } else if (res->ResourceType == RESOURCE_BROKER) {
+            if (res->ResourceName.len > 0 && !rn_str_eq_c(res->ResourceName, node)) {
+                r->ErrorCode = RN_ERR_INVALID_REQUEST;
+                r->ErrorMessage = rn_arena_str(&req->arena, "unknown broker id");
+                continue;
+            }
+            int nkeys = 0;
+            const char *name;
+            int is_default, sensitive;
+            while (rn_config_describe(&rn_g.cfg, nkeys, &name, value, sizeof value, &is_default, &sensitive) == 0)
+                nkeys++;
+            r->Configs = RN_ALLOC(req, rn_DescribeConfigsResponse_DescribeConfigsResourceResult, nkeys);
+            if (!r->Configs)
+                goto oom;
+            for (int k = 0; k < nkeys; k++) {
+                rn_config_describe(&rn_g.cfg, k, &name, value, sizeof value, &is_default, &sensitive);
+                if (!wanted(res, name))
+                    continue;
+                if (add_entry(req, r, name, value, is_default,
+                              is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG, sensitive) < 0)
+                    goto oom;
+            }
+        } else {
+            r->ErrorCode = RN_ERR_INVALID_REQUEST;
+            r->ErrorMessage = rn_arena_str(&req->arena, "unsupported resource type");
+        }
+    }
+    RN_RESPOND(req, DescribeConfigs, &rs);
+    return;
+oom:
+    rn_req_malformed(req, "request too large to answer");
+}

@@ -1,0 +1,241 @@
+/*
+ * broker.h - the broker's shared state and the request life cycle.
+ *
+ * Layer: src/broker. Holds the topic table (topics.c), the network workers
+ * (server.c), the flusher that makes acks=all durable (flusher.c), and the
+ * request object that each API handler (one file per API area) receives.
+ *
+ * Threads and locks:
+ *   - Each worker thread runs one rn_loop and owns its connections and requests.
+ *   - The topic table is guarded by rn_topics_rdlock()/rn_topics_wrlock().
+ *     A handler holds the read lock while it touches topics or partitions;
+ *     nothing keeps a partition pointer across loop rounds (delayed
+ *     operations look partitions up again), so deleting a topic under the
+ *     write lock is safe.
+ *   - rn_log functions lock internally (see log/log.h).
+ */
+#ifndef RN_BROKER_BROKER_H
+#define RN_BROKER_BROKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "log/log.h"
+#include "net/conn.h"
+#include "net/loop.h"
+#include "proto/api.h"
+#include "proto/header.h"
+
+/* Kafka error codes used by the broker. */
+enum {
+    RN_ERR_UNKNOWN_SERVER_ERROR = -1,
+    RN_ERR_NONE = 0,
+    RN_ERR_OFFSET_OUT_OF_RANGE = 1,
+    RN_ERR_CORRUPT_MESSAGE = 2,
+    RN_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    RN_ERR_INVALID_FETCH_SIZE = 4,
+    RN_ERR_LEADER_NOT_AVAILABLE = 5,
+    RN_ERR_NOT_LEADER_OR_FOLLOWER = 6,
+    RN_ERR_REQUEST_TIMED_OUT = 7,
+    RN_ERR_MESSAGE_TOO_LARGE = 10,
+    RN_ERR_COORDINATOR_NOT_AVAILABLE = 15,
+    RN_ERR_INVALID_TOPIC_EXCEPTION = 17,
+    RN_ERR_RECORD_LIST_TOO_LARGE = 18,
+    RN_ERR_INVALID_REQUIRED_ACKS = 21,
+    RN_ERR_TOPIC_AUTHORIZATION_FAILED = 29,
+    RN_ERR_UNSUPPORTED_VERSION = 35,
+    RN_ERR_TOPIC_ALREADY_EXISTS = 36,
+    RN_ERR_INVALID_PARTITIONS = 37,
+    RN_ERR_INVALID_REPLICATION_FACTOR = 38,
+    RN_ERR_INVALID_REPLICA_ASSIGNMENT = 39,
+    RN_ERR_INVALID_CONFIG = 40,
+    RN_ERR_INVALID_REQUEST = 42,
+    RN_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    RN_ERR_POLICY_VIOLATION = 44,
+    RN_ERR_KAFKA_STORAGE_ERROR = 56,
+    RN_ERR_UNKNOWN_TOPIC_ID = 100,
+    RN_ERR_INVALID_RECORD = 87,
+    RN_ERR_TOPIC_DELETION_DISABLED = 73,
+    RN_ERR_RESOURCE_NOT_FOUND = 91, /* unused yet */
+};
+
+/* ---- topics and partitions (topics.c) ---- */
+
+typedef struct rn_topic rn_topic;
+
+typedef struct rn_partition {
+    rn_topic *topic;
+    int32_t index;
+    rn_log *log;
+    atomic_int storage_error;   /* sticky: a write or sync failed */
+    /* flusher.c's queue, guarded by its mutex */
+    int flush_queued;
+    struct rn_partition *flush_next;
+} rn_partition;
+
+struct rn_topic {
+    char name[256];
+    rn_uuid id;
+    int32_t npartitions;
+    rn_partition **parts;
+    int timestamp_type;         /* message.timestamp.type: 0 CreateTime, 1 LogAppendTime */
+    rn_topic *next_by_name;     /* hash chains */
+    rn_topic *next_by_id;
+};
+
+void rn_topics_rdlock(void);
+void rn_topics_wrlock(void);
+void rn_topics_unlock(void);
+
+/* Loads every partition folder under log.dirs. Returns 0 or -errno. */
+int rn_topics_load(int clean_shutdown);
+/* Syncs and closes every log (shutdown). */
+void rn_topics_close_all(void);
+
+/* Lookups: caller holds the read (or write) lock. NULL when missing. */
+rn_topic *rn_topic_find(rn_str name);
+rn_topic *rn_topic_find_id(rn_uuid id);
+rn_partition *rn_partition_find(rn_topic *t, int32_t index);
+/* Visits every topic (caller holds a lock); stops when fn returns non-zero. */
+void rn_topics_each(int (*fn)(rn_topic *t, void *arg), void *arg);
+int rn_topics_count(void);
+
+/* Kafka's legal topic name rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
+ * Returns NULL when legal, else the reason. */
+const char *rn_topic_name_invalid(rn_str name);
+
+/* Creates a topic with npartitions partitions (caller holds the write lock).
+ * Returns a Kafka error code (RN_ERR_NONE on success) and *out. */
+int rn_topic_create(rn_str name, int32_t npartitions, rn_topic **out, const char **msg);
+/* Deletes a topic and its data (caller holds the write lock). */
+int rn_topic_delete(rn_topic *t);
+/* Grows a topic to npartitions (caller holds the write lock). */
+int rn_topic_add_partitions(rn_topic *t, int32_t npartitions, const char **msg);
+
+/* ---- the broker ---- */
+
+typedef struct rn_worker rn_worker;
+
+typedef struct rn_broker {
+    rn_config cfg;
+    char cluster_id[64];
+    char advertised_host[256];
+    int advertised_port;
+    int nworkers;
+    rn_worker **workers;
+    atomic_int shutting_down;
+    atomic_int fetch_waiters;   /* delayed fetches across all workers */
+} rn_broker;
+
+extern rn_broker rn_g; /* the one broker in this process */
+
+/* ---- requests ---- */
+
+typedef struct rn_req rn_req;
+
+struct rn_req {
+    rn_resp resp;               /* first: conn.c hands it back to release */
+    rn_conn *conn;
+    rn_worker *worker;
+    uint8_t *frame;             /* owned; strings of the decoded request point into it */
+    size_t frame_len;
+    rn_request_header hdr;
+    const rn_api_desc *api;
+    int flexible;
+    rn_reader body;             /* positioned after the header */
+    rn_arena arena;             /* the decoded request and response live here */
+    /* A handler that answers later sets these; cancel() runs if the
+     * connection dies first and must unlink the request from any list. */
+    void (*cancel)(rn_req *req);
+    void *pending;              /* the handler's own state while waiting */
+    rn_req *next_waiting;       /* intrusive list for the waiting kind */
+    rn_req *prev_waiting;
+    rn_timer timer;
+    uint64_t flush_gen;         /* acks=all: the flusher generation to wait for */
+};
+
+/* Starts the response: size placeholder + response header. */
+void rn_req_begin_response(rn_req *req);
+/* Patches the size and hands the response to the connection. */
+void rn_req_finish_response(rn_req *req);
+/* The request could not be decoded: logs one line and closes the connection. */
+void rn_req_malformed(rn_req *req, const char *what);
+/* No response at all (Produce with acks=0). */
+void rn_req_no_response(rn_req *req);
+
+#define RN_RESPOND(req, Api, msg)                                                    \
+    do {                                                                             \
+        rn_req_begin_response(req);                                                  \
+        rn_##Api##Response_encode((msg), &(req)->resp.w, (req)->hdr.api_version);    \
+        rn_req_finish_response(req);                                                 \
+    } while (0)
+
+#define RN_DECODE(req, Api, msgp)                                                           \
+    (rn_##Api##Request_decode((msgp), &(req)->body, &(req)->arena, (req)->hdr.api_version) \
+     == 0)
+
+/* Allocates n zeroed elements in the request's arena; NULL on failure. */
+#define RN_ALLOC(req, type, n) ((type *)rn_arena_calloc(&(req)->arena, (size_t)(n) ? (size_t)(n) : 1, sizeof(type)))
+
+/* Handlers, one per API (in the file of their area). */
+void rn_handle_api_versions(rn_req *req);
+void rn_handle_metadata(rn_req *req);
+void rn_handle_produce(rn_req *req);
+void rn_handle_fetch(rn_req *req);
+void rn_handle_list_offsets(rn_req *req);
+void rn_handle_create_topics(rn_req *req);
+void rn_handle_delete_topics(rn_req *req);
+void rn_handle_create_partitions(rn_req *req);
+void rn_handle_describe_configs(rn_req *req);
+void rn_handle_describe_cluster(rn_req *req);
+
+/* Dispatch table lookup (server.c): NULL when the API has no handler. */
+typedef void (*rn_handler_fn)(rn_req *req);
+rn_handler_fn rn_handler_for(int16_t api_key);
+
+/* ---- workers (server.c) ---- */
+
+struct rn_worker {
+    rn_loop loop;
+    pthread_t thread;
+    int id;
+    rn_listener_io *listener;
+    /* acks=all produce requests waiting for the flusher, oldest first */
+    rn_req *flush_head, *flush_tail;
+    /* delayed fetches (fetch.c) */
+    rn_req *fetch_head;
+    rn_req *fetch_ready_head;   /* being answered by rn_fetch_wake */
+    int nfetch_waiting;
+    atomic_int fetch_dirty;     /* an append happened since the last evaluation */
+    int draining;               /* shutdown has begun on this loop */
+    rn_timer drain_timer;
+    int64_t drain_give_up_ms;
+};
+
+/* Called after an append: wakes workers with delayed fetches. Any thread. */
+void rn_notify_append(void);
+/* fetch.c: re-evaluates this worker's delayed fetches (on its loop). */
+void rn_fetch_wake(rn_worker *w, int force_all);
+
+/* ---- the flusher (flusher.c): group-committed fdatasync for acks=all ---- */
+
+int rn_flusher_start(void);
+void rn_flusher_stop(void);
+/* Queues p for the next sync round; returns the generation to wait for. */
+uint64_t rn_flusher_enqueue(rn_partition *p);
+/* Generations completed so far (every partition queued at or before it is synced). */
+uint64_t rn_flusher_done(void);
+/* Removes p from the queue (topic deletion, under the topics write lock). */
+void rn_flusher_forget(rn_partition *p);
+/* produce.c: answers this worker's acks=all requests whose generation is done. */
+void rn_produce_flush_done(rn_worker *w);
+
+/* Small helpers shared by handlers. */
+rn_str rn_arena_str(rn_arena *a, const char *s);
+int64_t rn_partition_high_watermark(rn_partition *p);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * flusher.c - group commit: one thread fdatasync()s every partition written
+ * by acks=all producers, in rounds, so a busy broker pays one flush per
+ * round rather than one per request.
+ *
+ * Generations: a produce that needs durability queues its partition and
+ * receives the number of the round that will cover it (`open_gen`). The
+ * thread takes the whole queue, bumps open_gen (later appends belong to the
+ * next round), syncs every queued partition without the queue's mutex, then
+ * publishes done_gen and wakes the workers, which answer the requests whose
+ * generation is done (produce.c).
+ *
+ *   appender (worker)                flusher thread
+ *   append; gen = enqueue(p)  --->   take queue, open_gen++
+ *   park request (gen)               fdatasync each partition
+ *                             <---   done_gen = gen; wake workers
+ *   answer requests with gen <= done_gen
+ *
+ * The round starts as soon as work is queued: while a round's syncs run,
+ * new work gathers for the next one, which is what batches under load.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "common/rlog.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static rn_partition *queue_head;
+static uint64_t open_gen = 1;      /* guarded by mu */
+static _Atomic uint64_t done_gen;  /* rounds 1..done_gen are complete */
+static int stopping;
+static pthread_t thread;
+static int running;
+
+uint64_t rn_flusher_enqueue(rn_partition *p)
+{
+    pthread_mutex_lock(&mu);
+    if (!p->flush_queued) {
+        p->flush_queued = 1;
+        p->flush_next = queue_head;
+        queue_head = p;
+        pthread_cond_signal(&cv);
+    }
+    uint64_t gen = open_gen;
+    pthread_mutex_unlock(&mu);
+    return gen;
+}
+
+uint64_t rn_flusher_done(void) { return atomic_load(&done_gen); }
+
+void rn_flusher_forget(rn_partition *p)
+{
+    pthread_mutex_lock(&mu);
+    for (rn_partition **pp = &queue_head; *pp; pp = &(*pp)->flush_next)
+        if (*pp == p) {
+            *pp = p->flush_next;
+            break;
+        }
+    p->flush_queued = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+static void *flusher_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        while (!queue_head && !stopping)
+            pthread_cond_wait(&cv, &mu);
+        int done = !queue_head && stopping;
+        pthread_mutex_unlock(&mu);
+        if (done)
+            break;
+
+        /* Lock order is topics lock, then mu (as in produce). Holding the
+         * read lock across the round keeps every queued partition alive:
+         * deletion takes the write lock and forgets the partition first. */
+        rn_topics_rdlock();
+        pthread_mutex_lock(&mu);
+        rn_partition *batch = queue_head;
+        queue_head = NULL;
+        uint64_t gen = open_gen++;
+        for (rn_partition *p = batch; p; p = p->flush_next)
+            p->flush_queued = 0;
+        pthread_mutex_unlock(&mu);
+        for (rn_partition *p = batch; p; p = p->flush_next) {
+            int64_t rc = rn_log_sync(p->log);
+            if (rc < 0) {
+                rn_error("fdatasync of %s-%d failed: %s; acks=all produces to it now fail", p->topic->name,
+                         p->index, strerror((int)-rc));
+                atomic_store(&p->storage_error, 1);
+            }
+        }
+        rn_topics_unlock();
+
+        atomic_store(&done_gen, gen);
+        for (int i = 0; i < rn_g.nworkers; i++)
+            rn_loop_wake(&rn_g.workers[i]->loop);
+    }
+    return NULL;
+}
+
+int rn_flusher_start(void)
+{
+    stopping = 0;
+    if (pthread_create(&thread, NULL, flusher_main, NULL) != 0)
+        return -EAGAIN;
+    running = 1;
+    return 0;
+}
+
+void rn_flusher_stop(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    running = 0;
+}

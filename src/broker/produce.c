@@ -1,0 +1,219 @@
+/*
+ * produce.c - Produce: validate batches, append them, answer by acks.
+ *
+ *   acks=0   append, answer nothing
+ *   acks=1   append (write(2) into the page cache), answer at once
+ *   acks=-1  append, answer once the flusher has fdatasync'ed the data
+ *            (durable by default; Kafka answers acks=all after replication
+ *            and leaves fsync to the OS)
+ *
+ * Batches are validated (framing, magic 2, CRC32C, sizes) before anything is
+ * written; one bad batch fails its partition and touches nothing stored.
+ */
+#include <string.h>
+
+#include "broker/broker.h"
+#include "common/clock.h"
+#include "common/rlog.h"
+#include "proto/record_batch.h"
+#include "proto_gen.h"
+
+typedef struct produce_pending {
+    rn_ProduceResponse rs;
+    int nparts;
+    rn_partition **parts; /* only to check storage_error; valid under the read lock */
+} produce_pending;
+
+static int16_t verdict_error(rn_batch_verdict v)
+{
+    switch (v) {
+    case RN_BATCH_OK: return RN_ERR_NONE;
+    case RN_BATCH_CORRUPT: return RN_ERR_CORRUPT_MESSAGE;
+    case RN_BATCH_BAD_MAGIC: return RN_ERR_INVALID_RECORD; /* Produce v3+ carries magic 2 only */
+    case RN_BATCH_TOO_LARGE: return RN_ERR_MESSAGE_TOO_LARGE;
+    case RN_BATCH_INVALID: return RN_ERR_INVALID_RECORD;
+    }
+    return RN_ERR_CORRUPT_MESSAGE;
+}
+
+static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_PartitionProduceData *pd,
+                              rn_ProduceResponse_PartitionProduceResponse *pr, int acks, int *need_flush)
+{
+    pr->Index = pd->Index;
+    pr->BaseOffset = -1;
+    pr->LogAppendTimeMs = -1;
+    pr->LogStartOffset = -1;
+    rn_partition *p = rn_partition_find(t, pd->Index);
+    if (!p) {
+        pr->ErrorCode = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    if (atomic_load(&p->storage_error)) {
+        pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
+        return;
+    }
+    rn_records *rec = &pd->Records;
+    if (rec->len <= 0 || rec->file) {
+        pr->ErrorCode = RN_ERR_CORRUPT_MESSAGE;
+        return;
+    }
+    int nbatches = 0;
+    int64_t nrecords = 0;
+    rn_batch_verdict v = rn_batches_validate(rec->mem, (size_t)rec->len, rn_g.cfg.message_max_bytes, &nbatches,
+                                             &nrecords);
+    if (v != RN_BATCH_OK) {
+        pr->ErrorCode = verdict_error(v);
+        pr->ErrorMessage = rn_arena_str(&req->arena, v == RN_BATCH_CORRUPT     ? "record batch failed validation (length, framing or CRC)"
+                                                     : v == RN_BATCH_TOO_LARGE ? "record batch larger than message.max.bytes"
+                                                                               : "invalid record batch");
+        rn_warn("produce from %s to %s-%d refused: %s", req->conn->peer, t->name, pd->Index,
+                v == RN_BATCH_CORRUPT ? "corrupt batch" : v == RN_BATCH_TOO_LARGE ? "batch too large" : "invalid batch");
+        return;
+    }
+    /* The frame is ours: offsets (and LogAppendTime) are written in place. */
+    uint8_t *bytes = (uint8_t *)rec->mem;
+    if (t->timestamp_type == 1) {
+        int64_t now = rn_now_ms();
+        rn_batches_set_log_append_time(bytes, (size_t)rec->len, now);
+        pr->LogAppendTimeMs = now;
+    }
+    int64_t base = 0, last = 0;
+    int rc = rn_log_append(p->log, bytes, (size_t)rec->len, nbatches, &base, &last);
+    if (rc < 0) {
+        rn_error("append to %s-%d failed: %s", t->name, pd->Index, strerror(-rc));
+        pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
+        return;
+    }
+    pr->BaseOffset = base;
+    pr->LogStartOffset = rn_log_start_offset(p->log);
+    if (acks == -1) {
+        uint64_t gen = rn_flusher_enqueue(p);
+        if (gen > req->flush_gen)
+            req->flush_gen = gen;
+        *need_flush = 1;
+    }
+}
+
+static void flush_list_remove(rn_worker *w, rn_req *req)
+{
+    if (req->prev_waiting)
+        req->prev_waiting->next_waiting = req->next_waiting;
+    else
+        w->flush_head = req->next_waiting;
+    if (req->next_waiting)
+        req->next_waiting->prev_waiting = req->prev_waiting;
+    else
+        w->flush_tail = req->prev_waiting;
+    req->next_waiting = req->prev_waiting = NULL;
+}
+
+static void cancel_flush_wait(rn_req *req) { flush_list_remove(req->worker, req); }
+
+void rn_handle_produce(rn_req *req)
+{
+    rn_ProduceRequest rq;
+    if (!RN_DECODE(req, Produce, &rq)) {
+        rn_req_malformed(req, NULL);
+        return;
+    }
+    produce_pending *pp = RN_ALLOC(req, produce_pending, 1);
+    if (!pp) {
+        rn_req_malformed(req, "request too large to decode");
+        return;
+    }
+    rn_ProduceResponse *rs = &pp->rs;
+    rn_ProduceResponse_init(rs);
+    int acks = rq.Acks;
+    int bad_acks = acks != 0 && acks != 1 && acks != -1;
+    int need_flush = 0;
+    int32_t ntopics = rq.TopicData_count > 0 ? rq.TopicData_count : 0;
+    rs->Responses = RN_ALLOC(req, rn_ProduceResponse_TopicProduceResponse, ntopics);
+    if (!rs->Responses) {
+        rn_req_malformed(req, "request too large to decode");
+        return;
+    }
+    rs->Responses_count = ntopics;
+    rn_topics_rdlock();
+    for (int32_t i = 0; i < ntopics; i++) {
+        rn_ProduceRequest_TopicProduceData *td = &rq.TopicData[i];
+        rn_ProduceResponse_TopicProduceResponse *tr = &rs->Responses[i];
+        rn_ProduceResponse_TopicProduceResponse_init(tr);
+        tr->Name = td->Name;
+        int32_t nparts = td->PartitionData_count > 0 ? td->PartitionData_count : 0;
+        tr->PartitionResponses = RN_ALLOC(req, rn_ProduceResponse_PartitionProduceResponse, nparts);
+        if (!tr->PartitionResponses) {
+            rn_topics_unlock();
+            rn_req_malformed(req, "request too large to decode");
+            return;
+        }
+        tr->PartitionResponses_count = nparts;
+        rn_topic *t = rn_topic_find(td->Name);
+        for (int32_t j = 0; j < nparts; j++) {
+            rn_ProduceResponse_PartitionProduceResponse *pr = &tr->PartitionResponses[j];
+            rn_ProduceResponse_PartitionProduceResponse_init(pr);
+            if (bad_acks) {
+                pr->Index = td->PartitionData[j].Index;
+                pr->ErrorCode = RN_ERR_INVALID_REQUIRED_ACKS;
+                pr->BaseOffset = -1;
+                continue;
+            }
+            if (!t) {
+                pr->Index = td->PartitionData[j].Index;
+                pr->ErrorCode = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->BaseOffset = -1;
+                continue;
+            }
+            produce_partition(req, t, &td->PartitionData[j], pr, acks, &need_flush);
+        }
+    }
+    rn_topics_unlock();
+    rn_notify_append();
+
+    if (acks == 0) {
+        rn_req_no_response(req);
+        return;
+    }
+    if (!need_flush || req->flush_gen <= rn_flusher_done()) {
+        RN_RESPOND(req, Produce, rs);
+        return;
+    }
+    /* Park until the flusher's round req->flush_gen completes. Requests on
+     * one worker get non-decreasing generations, so the list stays sorted. */
+    rn_worker *w = req->worker;
+    req->pending = pp;
+    req->cancel = cancel_flush_wait;
+    req->prev_waiting = w->flush_tail;
+    req->next_waiting = NULL;
+    if (w->flush_tail)
+        w->flush_tail->next_waiting = req;
+    else
+        w->flush_head = req;
+    w->flush_tail = req;
+}
+
+void rn_produce_flush_done(rn_worker *w)
+{
+    uint64_t done = rn_flusher_done();
+    while (w->flush_head && w->flush_head->flush_gen <= done) {
+        rn_req *req = w->flush_head;
+        flush_list_remove(w, req);
+        produce_pending *pp = req->pending;
+        /* A failed sync turns the partition's answer into a storage error:
+         * the data may not be on disk, so it must not be acknowledged. */
+        rn_topics_rdlock();
+        for (int32_t i = 0; i < pp->rs.Responses_count; i++) {
+            rn_ProduceResponse_TopicProduceResponse *tr = &pp->rs.Responses[i];
+            rn_topic *t = rn_topic_find(tr->Name);
+            for (int32_t j = 0; j < tr->PartitionResponses_count; j++) {
+                rn_ProduceResponse_PartitionProduceResponse *pr = &tr->PartitionResponses[j];
+                rn_partition *p = rn_partition_find(t, pr->Index);
+                if (pr->ErrorCode == RN_ERR_NONE && (!p || atomic_load(&p->storage_error))) {
+                    pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
+                    pr->BaseOffset = -1;
+                }
+            }
+        }
+        rn_topics_unlock();
+        RN_RESPOND(req, Produce, &pp->rs);
+    }
+}

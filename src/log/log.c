@@ -1,0 +1,861 @@
+/*
+ * log.c - one partition's log: the array of segments, appends, reads by
+ * offset and by time, group flushes and the recovery-point checkpoint,
+ * opening with recovery after an unclean shutdown.
+ *
+ * Layer: src/log (see log.h for the contract; segment.c and index.c for
+ * the segment and index formats).
+ *
+ * <dir>/recovery-point: the checkpoint, text, written atomically (write
+ * recovery-point.tmp, fdatasync, rename, fsync the folder):
+ *
+ *   line  content
+ *   1     "0"         version
+ *   2     "<offset>"  decimal: every offset below it is on stable storage
+ *
+ * Locks, always taken in this order:
+ *   sync_mu    one rn_log_sync() at a time; held across fdatasync
+ *   append_mu  one appender at a time; held across the write(2)
+ *   mu         the segment array and everything readers look at: sizes,
+ *              offsets, index arrays, the dirty list. Never held across
+ *              fdatasync; held across pwrite only for a roll's index entry.
+ *
+ * Invariants:
+ *   1. nsegs >= 1; segs[] is sorted by base offset; segs[nsegs-1] is active.
+ *   2. Readers never look past a segment's `size`; bytes past it in the
+ *      file are an append in progress (or one that failed and is cut off).
+ *   3. Every segment written since the last sync is on dirty[] (with a ref).
+ *   4. start_offset <= recovery_point <= next_offset.
+ *   5. After an fdatasync error `failed` is set for good: the page cache may
+ *      have dropped the dirty pages, so a later fdatasync proving nothing,
+ *      appends and syncs return the error until the log is reopened.
+ */
+#include "log/log.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/rlog.h"
+#include "log/logInt.h"
+
+#define CHECKPOINT_NAME "recovery-point"
+#define CHECKPOINT_TMP_NAME "recovery-point.tmp"
+#define CHECKPOINT_INTERVAL_MS 5000 /* sync writes the checkpoint at most this often */
+#define CHECKPOINT_BYTES_MAX 64
+
+struct rn_log {
+    pthread_mutex_t sync_mu;
+    pthread_mutex_t append_mu;
+    pthread_mutex_t mu;
+    char *dir;
+    rn_log_config cfg;
+
+    /* guarded by mu */
+    rn_segment **segs;
+    int32_t nsegs;
+    int32_t segs_cap;
+    int64_t start_offset; /* becomes a checkpoint of its own with retention */
+    int64_t next_offset;
+    int64_t max_ts;
+    int64_t max_ts_offset;
+    int64_t recovery_point;
+    int64_t size_bytes;
+    rn_segment **dirty;
+    int32_t ndirty;
+    int32_t dirty_cap;
+    int dir_dirty; /* files were created or removed since the last sync */
+    int failed;    /* negative errno of a failed fdatasync, or 0 */
+
+    /* guarded by sync_mu */
+    int64_t ckpt_offset; /* recovery point in the file; -1 before the first write */
+    int64_t ckpt_mono_ms;
+
+    /* guarded by append_mu: staged index entries of one append */
+    rn_oindex_entry *oscratch;
+    rn_tindex_entry *tscratch;
+    int32_t scratch_cap;
+};
+
+/* ---- small helpers ---- */
+
+static int grow_ptrs(rn_segment ***arr, int32_t *cap, int32_t need)
+{
+    if (need <= *cap)
+        return 0;
+    int32_t c = *cap < 8 ? 8 : *cap;
+    while (c < need)
+        c *= 2;
+    rn_segment **p = realloc(*arr, (size_t)c * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+/* Index of the last segment whose base <= offset (0 when none). mu held. */
+static int32_t find_segment(const rn_log *log, int64_t offset)
+{
+    int32_t lo = 0, hi = log->nsegs;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (log->segs[mid]->base_offset <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? 0 : lo - 1;
+}
+
+/* Index of the first segment whose base > base, or nsegs. mu held. */
+static int32_t segment_after(const rn_log *log, int64_t base)
+{
+    int32_t i = find_segment(log, base);
+    while (i < log->nsegs && log->segs[i]->base_offset <= base)
+        i++;
+    return i;
+}
+
+static rn_segment *active(const rn_log *log)
+{
+    return log->segs[log->nsegs - 1];
+}
+
+/* Puts seg on the dirty list (capacity reserved by the caller). mu held. */
+static void mark_dirty(rn_log *log, rn_segment *seg)
+{
+    if (seg->dirty)
+        return;
+    assert(log->ndirty < log->dirty_cap);
+    rn_segment_hold(seg);
+    seg->dirty = 1;
+    log->dirty[log->ndirty++] = seg;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+/* ---- the recovery-point checkpoint ---- */
+
+static int64_t checkpoint_read(const char *dir)
+{
+    char path[4096], buf[CHECKPOINT_BYTES_MAX + 1];
+    snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
+    int fd = rn_log_io_ops.open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    ssize_t n = rn_logio_pread_all(fd, buf, CHECKPOINT_BYTES_MAX, 0);
+    close(fd);
+    long long version, offset;
+    char nl;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%lld\n%lld%c", &version, &offset, &nl) != 3 || version != 0 || offset < 0 ||
+        nl != '\n') {
+        rn_warn("log: %s: unreadable checkpoint, recovering from the start", path);
+        return 0;
+    }
+    return offset;
+}
+
+static int checkpoint_write(const char *dir, int64_t offset)
+{
+    char tmp[4096], path[4096], buf[CHECKPOINT_BYTES_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/%s", dir, CHECKPOINT_TMP_NAME);
+    snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
+    int n = snprintf(buf, sizeof(buf), "0\n%" PRId64 "\n", offset);
+    int fd = rn_log_io_ops.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = rn_logio_pwrite_all(fd, buf, (size_t)n, 0);
+    if (rc == 0)
+        rc = rn_logio_fdatasync(fd);
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = fsync_dir(dir);
+    if (rc < 0) {
+        unlink(tmp);
+        rn_warn("log: %s: cannot write checkpoint: %s", path, strerror(-rc));
+    }
+    return rc;
+}
+
+/* ---- open ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Base offsets of the "<20 digits>.log" files in dir, sorted. */
+static int list_segments(const char *dir, int64_t **bases_out, int32_t *n_out)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int64_t *bases = NULL;
+    int32_t n = 0, cap = 0;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *s = de->d_name;
+        if (strlen(s) != 24 || strcmp(s + 20, ".log") != 0 || strspn(s, "0123456789") != 20)
+            continue;
+        if (n == cap) {
+            int32_t c = cap ? cap * 2 : 16;
+            int64_t *p = realloc(bases, (size_t)c * sizeof(*p));
+            if (!p) {
+                rc = -ENOMEM;
+                break;
+            }
+            bases = p;
+            cap = c;
+        }
+        errno = 0;
+        long long v = strtoll(s, NULL, 10);
+        if (errno != 0) /* 20 digits may overflow int64 */
+            continue;
+        bases[n++] = v;
+    }
+    closedir(d);
+    if (rc < 0) {
+        free(bases);
+        return rc;
+    }
+    if (n > 0)
+        qsort(bases, (size_t)n, sizeof(*bases), cmp_i64);
+    *bases_out = bases;
+    *n_out = n;
+    return 0;
+}
+
+/* Opens segment i of bases[], loading or recovering it. *truncated set
+ * when recovery cut the segment short (later segments must go). */
+static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int recover, int *truncated)
+{
+    rn_segment *seg;
+    int missing = 0;
+    int rc = rn_segment_open(log->dir, bases[i], &log->cfg, &seg, &missing);
+    if (rc < 0) {
+        rn_error("log: %s: cannot open segment %020" PRId64 ": %s", log->dir, bases[i], strerror(-rc));
+        return rc;
+    }
+    log->segs[log->nsegs++] = seg;
+    int64_t bound = i + 1 < n ? bases[i + 1] : INT64_MAX;
+    if (missing) {
+        rn_warn("log: %s: index missing, rebuilding", seg->path);
+        recover = 1;
+    }
+    if (!recover) {
+        rc = rn_segment_load_indexes(seg, bound);
+        if (rc == 0 && bound == INT64_MAX)
+            rc = rn_segment_scan_tail(seg);
+        if (rc == -EINVAL) {
+            rn_warn("log: %s: index inconsistent with the log, rebuilding", seg->path);
+            recover = 1;
+        } else if (rc < 0) {
+            return rc;
+        }
+    }
+    if (recover) {
+        int64_t cut = 0;
+        if ((rc = rn_segment_recover(seg, log->cfg.index_interval_bytes, &cut)) < 0) {
+            rn_error("log: %s: recovery failed: %s", seg->path, strerror(-rc));
+            return rc;
+        }
+        *truncated = cut > 0;
+    }
+    return 0;
+}
+
+/* Removes the segment files with base offsets bases[from..n). */
+static void remove_later(rn_log *log, const int64_t *bases, int32_t from, int32_t n)
+{
+    for (int32_t j = from; j < n; j++) {
+        char p[4096];
+        static const char *const exts[] = {".log", ".index", ".timeindex"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(p, sizeof(p), "%s/%020" PRId64 "%s", log->dir, bases[j], exts[k]);
+            unlink(p);
+        }
+        rn_warn("log: %s: deleted segment %020" PRId64 " after a truncated one", log->dir, bases[j]);
+    }
+    log->dir_dirty = 1;
+}
+
+static int load_segments(rn_log *log, int clean_shutdown)
+{
+    int64_t *bases = NULL;
+    int32_t n = 0;
+    int rc = list_segments(log->dir, &bases, &n);
+    if (rc < 0)
+        return rc;
+    if ((rc = grow_ptrs(&log->segs, &log->segs_cap, n + 1)) < 0)
+        goto out;
+    int64_t rp = clean_shutdown ? INT64_MAX : checkpoint_read(log->dir);
+    for (int32_t i = 0; i < n; i++) {
+        /* Unclean: recover the segment holding the recovery point and all after it. */
+        int recover = !clean_shutdown && (i + 1 == n || bases[i + 1] > rp);
+        int truncated = 0;
+        if ((rc = open_one(log, bases, n, i, recover, &truncated)) < 0)
+            goto out;
+        if (truncated && i + 1 < n) {
+            remove_later(log, bases, i + 1, n);
+            break;
+        }
+    }
+    if (log->nsegs == 0) {
+        rn_segment *seg;
+        if ((rc = rn_segment_create(log->dir, 0, &log->cfg, &seg)) < 0)
+            goto out;
+        log->segs[log->nsegs++] = seg;
+        log->dir_dirty = 1;
+    }
+out:
+    free(bases);
+    return rc;
+}
+
+int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out)
+{
+    int rc;
+    if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 || cfg->segment_index_bytes <= 0)
+        return -EINVAL;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    rn_log *log = calloc(1, sizeof(*log));
+    if (!log)
+        return -ENOMEM;
+    if (!(log->dir = strdup(dir))) {
+        free(log);
+        return -ENOMEM;
+    }
+    log->cfg = *cfg;
+    if (log->cfg.segment_bytes > INT32_MAX) /* index positions are int32 */
+        log->cfg.segment_bytes = INT32_MAX;
+    pthread_mutex_init(&log->sync_mu, NULL);
+    pthread_mutex_init(&log->append_mu, NULL);
+    pthread_mutex_init(&log->mu, NULL);
+    log->max_ts = log->max_ts_offset = -1;
+    log->ckpt_offset = -1;
+    {
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s/%s", dir, CHECKPOINT_TMP_NAME);
+        unlink(tmp);
+    }
+
+    if ((rc = load_segments(log, clean_shutdown)) < 0)
+        goto fail;
+    if ((rc = grow_ptrs(&log->dirty, &log->dirty_cap, 4)) < 0)
+        goto fail;
+    for (int32_t i = 0; i < log->nsegs; i++) {
+        rn_segment *seg = log->segs[i];
+        log->size_bytes += seg->size;
+        if (seg->max_ts > log->max_ts) {
+            log->max_ts = seg->max_ts;
+            log->max_ts_offset = seg->max_ts_offset;
+        }
+    }
+    log->start_offset = log->segs[0]->base_offset;
+    log->next_offset = active(log)->next_offset;
+    /* Segments past the old recovery point were recovered and synced. */
+    log->recovery_point = log->next_offset;
+    if (log->dir_dirty)
+        mark_dirty(log, active(log));
+    rn_debug("log: opened %s: %d segments, offsets [%" PRId64 ", %" PRId64 ")", dir, log->nsegs,
+             log->start_offset, log->next_offset);
+    *out = log;
+    return 0;
+fail:
+    for (int32_t i = 0; i < log->nsegs; i++)
+        rn_segment_drop(log->segs[i]);
+    free(log->segs);
+    free(log->dirty);
+    pthread_mutex_destroy(&log->sync_mu);
+    pthread_mutex_destroy(&log->append_mu);
+    pthread_mutex_destroy(&log->mu);
+    free(log->dir);
+    free(log);
+    return rc;
+}
+
+/* ---- append ---- */
+
+/* Rolls to a new active segment at next_offset. mu held (rare, so the
+ * roll's small writes under the lock are acceptable). */
+static int roll(rn_log *log)
+{
+    rn_segment *old = active(log), *seg;
+    int rc;
+    if ((rc = grow_ptrs(&log->segs, &log->segs_cap, log->nsegs + 1)) < 0 ||
+        (rc = grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 2)) < 0)
+        return rc;
+    /* Kafka writes the segment's final max timestamp into its time index on roll. */
+    if ((rc = rn_segment_seal_time_index(old)) < 0)
+        return rc;
+    mark_dirty(log, old);
+    if ((rc = rn_segment_create(log->dir, log->next_offset, &log->cfg, &seg)) < 0)
+        return rc;
+    log->segs[log->nsegs++] = seg;
+    log->dir_dirty = 1;
+    rn_debug("log: %s: rolled to segment %020" PRId64, log->dir, seg->base_offset);
+    return 0;
+}
+
+/* Checks that [batches, batches+len) is nbatches whole batches; sums the
+ * records. Programmer errors (the broker validated them) but cheap. */
+static int frame_batches(const uint8_t *batches, size_t len, int nbatches, int64_t *records_out)
+{
+    size_t pos = 0;
+    int64_t records = 0;
+    int k = 0;
+    while (pos < len) {
+        rn_seg_batch b;
+        if (len - pos < RN_SEG_BATCH_HEADER_BYTES)
+            return -EINVAL;
+        rn_seg_batch_decode(batches + pos, &b);
+        if (b.batch_length < RN_SEG_BATCH_LENGTH_MIN || (uint64_t)rn_seg_batch_size(&b) > len - pos ||
+            b.last_offset_delta < 0)
+            return -EINVAL;
+        records += (int64_t)b.last_offset_delta + 1;
+        pos += (size_t)rn_seg_batch_size(&b);
+        k++;
+    }
+    if (k != nbatches)
+        return -EINVAL;
+    *records_out = records;
+    return 0;
+}
+
+static void put_be64(uint8_t *p, int64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v = (int64_t)((uint64_t)v >> 8);
+    }
+}
+
+int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64_t *base_offset_out,
+                  int64_t *last_offset_out)
+{
+    int64_t records;
+    int rc;
+    if (len == 0 || nbatches <= 0 || len > INT32_MAX)
+        return -EINVAL;
+    if ((rc = frame_batches(batches, len, nbatches, &records)) < 0)
+        return rc;
+
+    pthread_mutex_lock(&log->append_mu);
+    if (nbatches > log->scratch_cap) {
+        rn_oindex_entry *o = realloc(log->oscratch, (size_t)nbatches * sizeof(*o));
+        if (o)
+            log->oscratch = o;
+        rn_tindex_entry *t = o ? realloc(log->tscratch, (size_t)nbatches * sizeof(*t)) : NULL;
+        if (!o || !t) {
+            pthread_mutex_unlock(&log->append_mu);
+            return -ENOMEM;
+        }
+        log->tscratch = t;
+        log->scratch_cap = nbatches;
+    }
+
+    /* Under mu: roll if needed, reserve memory, snapshot the active segment. */
+    pthread_mutex_lock(&log->mu);
+    if (log->failed) {
+        rc = log->failed;
+        pthread_mutex_unlock(&log->mu);
+        goto unlock_append;
+    }
+    rn_segment *seg = active(log);
+    int64_t base = log->next_offset;
+    if (seg->size > 0 && ((int64_t)len > log->cfg.segment_bytes - seg->size || rn_segment_indexes_full(seg) ||
+                          base + records - 1 - seg->base_offset > INT32_MAX)) {
+        if ((rc = roll(log)) < 0) {
+            pthread_mutex_unlock(&log->mu);
+            rn_warn("log: %s: cannot roll: %s", log->dir, strerror(-rc));
+            goto unlock_append;
+        }
+        seg = active(log);
+    }
+    if ((int64_t)len > INT32_MAX - seg->size || base + records - 1 - seg->base_offset > INT32_MAX) {
+        pthread_mutex_unlock(&log->mu); /* beyond what int32 index fields can express */
+        rc = -EFBIG;
+        goto unlock_append;
+    }
+    if ((rc = rn_oindex_reserve(&seg->oidx, nbatches)) < 0 || (rc = rn_tindex_reserve(&seg->tidx, nbatches)) < 0 ||
+        (rc = grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1)) < 0) {
+        pthread_mutex_unlock(&log->mu);
+        goto unlock_append;
+    }
+    rn_seg_cursor c;
+    rn_seg_cursor_init(&c, seg);
+    pthread_mutex_unlock(&log->mu);
+
+    /* Without mu: assign offsets, stage index entries, write. Only this
+     * thread changes the active segment's files and counts now. */
+    int64_t start_size = c.size, next = base;
+    int32_t no = 0, nt = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        rn_seg_batch b;
+        put_be64(batches + pos, next);
+        rn_seg_batch_decode(batches + pos, &b);
+        int added = rn_seg_cursor_add(&c, seg, &b, log->cfg.index_interval_bytes, &log->oscratch[no],
+                                      &log->tscratch[nt]);
+        no += (added & RN_SEG_NEW_OENTRY) != 0;
+        nt += (added & RN_SEG_NEW_TENTRY) != 0;
+        next = rn_seg_batch_last(&b) + 1;
+        pos += (size_t)rn_seg_batch_size(&b);
+    }
+    assert(next == base + records && c.size == start_size + (int64_t)len);
+
+    rc = rn_logio_pwrite_all(seg->ref.fd, batches, len, start_size);
+    if (rc == 0 && (rc = rn_oindex_write(&seg->oidx, log->oscratch, no)) == 0 &&
+        (rc = rn_tindex_write(&seg->tidx, log->tscratch, nt)) < 0)
+        (void)rn_logio_ftruncate(seg->oidx.fd, (int64_t)seg->oidx.n * 8);
+    if (rc < 0) {
+        int trc = rn_logio_ftruncate(seg->ref.fd, start_size);
+        rn_warn("log: %s: append of %zu bytes failed: %s", log->dir, len, strerror(-rc));
+        if (trc < 0) {
+            /* Bytes past `size` stay in the file; refuse appends until reopened. */
+            rn_error("log: %s: cannot cut off a failed append: %s", log->dir, strerror(-trc));
+            pthread_mutex_lock(&log->mu);
+            log->failed = trc;
+            pthread_mutex_unlock(&log->mu);
+        }
+        goto unlock_append;
+    }
+
+    pthread_mutex_lock(&log->mu);
+    rn_oindex_commit(&seg->oidx, log->oscratch, no);
+    rn_tindex_commit(&seg->tidx, log->tscratch, nt);
+    rn_seg_cursor_commit(seg, &c);
+    log->next_offset = next;
+    log->size_bytes += (int64_t)len;
+    if (c.max_ts > log->max_ts) {
+        log->max_ts = c.max_ts;
+        log->max_ts_offset = c.max_ts_offset;
+    }
+    mark_dirty(log, seg);
+    pthread_mutex_unlock(&log->mu);
+    *base_offset_out = base;
+    *last_offset_out = next - 1;
+unlock_append:
+    pthread_mutex_unlock(&log->append_mu);
+    return rc;
+}
+
+/* ---- read ---- */
+
+/* Scans headers from pos for the first batch whose last offset >= offset.
+ * 1 with *pos_out and *b, 0 when the segment ends first, negative errno. */
+static int seek_batch(int fd, int64_t pos, int64_t limit, int64_t offset, int64_t *pos_out, rn_seg_batch *b)
+{
+    for (;;) {
+        int rc = rn_segment_read_header(fd, pos, limit, b);
+        if (rc <= 0)
+            return rc == -EINVAL ? -EIO : rc;
+        if (rn_seg_batch_last(b) >= offset) {
+            *pos_out = pos;
+            return 1;
+        }
+        pos += rn_seg_batch_size(b);
+    }
+}
+
+int rn_log_read(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offset, rn_log_slice *out)
+{
+    out->file = NULL;
+    out->pos = 0;
+    out->len = 0;
+    pthread_mutex_lock(&log->mu);
+    if (offset < log->start_offset || offset > log->next_offset) {
+        pthread_mutex_unlock(&log->mu);
+        return -ERANGE;
+    }
+    int32_t i = find_segment(log, offset);
+    for (;;) {
+        if (offset >= log->next_offset || offset >= max_offset || i >= log->nsegs) {
+            pthread_mutex_unlock(&log->mu);
+            return 0;
+        }
+        rn_segment *seg = log->segs[i];
+        int64_t pos = offset > seg->base_offset ? rn_oindex_lookup(&seg->oidx, offset - seg->base_offset) : 0;
+        int64_t limit = seg->size, stop = limit;
+        int bounded = max_offset < seg->next_offset;
+        if (bounded)
+            stop = rn_oindex_lookup(&seg->oidx, max_offset - seg->base_offset);
+        rn_segment_hold(seg);
+        pthread_mutex_unlock(&log->mu);
+
+        int fd = seg->ref.fd;
+        int64_t at;
+        rn_seg_batch b;
+        int rc = seek_batch(fd, pos, limit, offset, &at, &b);
+        if (rc == 0) { /* offset lies past this segment's batches: the next one */
+            pthread_mutex_lock(&log->mu);
+            i = segment_after(log, seg->base_offset);
+            rn_segment_drop(seg);
+            continue;
+        }
+        if (rc < 0 || b.base_offset >= max_offset) {
+            rn_segment_drop(seg);
+            return rc < 0 ? rc : 0;
+        }
+        /* KIP-74: the first batch whole, then up to max_bytes. */
+        int64_t first = rn_seg_batch_size(&b);
+        int64_t want = max_bytes > first ? max_bytes : first;
+        int64_t end = limit - at < want ? limit : at + want;
+        if (bounded) { /* stop at the first batch with baseOffset >= max_offset */
+            int64_t p = at + first;
+            if (stop > p)
+                p = stop;
+            while (p < end) {
+                rn_seg_batch nb;
+                rc = rn_segment_read_header(fd, p, limit, &nb);
+                if (rc < 0) {
+                    rn_segment_drop(seg);
+                    return rc == -EINVAL ? -EIO : rc;
+                }
+                if (rc == 0 || nb.base_offset >= max_offset)
+                    break;
+                p += rn_seg_batch_size(&nb);
+            }
+            if (p < end)
+                end = p;
+        }
+        out->file = &seg->ref;
+        out->pos = at;
+        out->len = (int32_t)(end - at > INT32_MAX ? INT32_MAX : end - at);
+        return 0;
+    }
+}
+
+/* ---- offsets and time ---- */
+
+int64_t rn_log_start_offset(rn_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t v = log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+int64_t rn_log_end_offset(rn_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t v = log->next_offset;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+int64_t rn_log_recovery_point(rn_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t v = log->recovery_point;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+int64_t rn_log_size_bytes(rn_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t v = log->size_bytes;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+static int offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t *ts_out, int *exact_out)
+{
+    pthread_mutex_lock(&log->mu);
+    int32_t i = 0;
+    for (;;) {
+        while (i < log->nsegs && log->segs[i]->max_ts < ts)
+            i++;
+        if (i >= log->nsegs) {
+            pthread_mutex_unlock(&log->mu);
+            return -ENOENT;
+        }
+        rn_segment *seg = log->segs[i];
+        const rn_tindex_entry *te = rn_tindex_lookup(&seg->tidx, ts);
+        int64_t pos = te ? rn_oindex_lookup(&seg->oidx, te->rel_offset) : 0;
+        int64_t limit = seg->size;
+        rn_segment_hold(seg);
+        pthread_mutex_unlock(&log->mu);
+
+        int rc = rn_segment_find_time(seg->ref.fd, pos, limit, ts, offset_out, ts_out, exact_out);
+        if (rc != 0) {
+            rn_segment_drop(seg);
+            return rc == 1 ? 0 : rc == -EINVAL ? -EIO : rc;
+        }
+        pthread_mutex_lock(&log->mu);
+        i = segment_after(log, seg->base_offset);
+        rn_segment_drop(seg);
+    }
+}
+
+int rn_log_offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t *timestamp_out)
+{
+    int exact;
+    return offset_for_time(log, ts, offset_out, timestamp_out, &exact);
+}
+
+void rn_log_max_timestamp(rn_log *log, int64_t *timestamp_out, int64_t *offset_out)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t ts = log->max_ts, off = log->max_ts_offset;
+    pthread_mutex_unlock(&log->mu);
+    if (ts >= 0) {
+        /* The first record carrying the max timestamp is the first with ts >= it;
+         * a compressed batch keeps the batch's last offset (Kafka's shallow offset). */
+        int64_t found, found_ts;
+        int exact;
+        if (offset_for_time(log, ts, &found, &found_ts, &exact) == 0 && exact && found_ts == ts)
+            off = found;
+    }
+    *timestamp_out = ts;
+    *offset_out = ts >= 0 ? off : -1;
+}
+
+/* ---- sync ---- */
+
+static int64_t log_sync(rn_log *log, int force_checkpoint)
+{
+    pthread_mutex_lock(&log->sync_mu);
+    pthread_mutex_lock(&log->mu);
+    int64_t rc = log->failed, end = log->next_offset;
+    int32_t n = log->ndirty;
+    int dir = log->dir_dirty;
+    rn_segment **segs = NULL;
+    if (rc == 0 && n > 0 && !(segs = malloc((size_t)n * sizeof(*segs))))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        for (int32_t i = 0; i < n; i++) {
+            segs[i] = log->dirty[i]; /* the list's ref moves to segs[] */
+            segs[i]->dirty = 0;
+        }
+        log->ndirty = 0;
+        log->dir_dirty = 0;
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (rc < 0) {
+        pthread_mutex_unlock(&log->sync_mu);
+        return rc;
+    }
+
+    for (int32_t i = 0; i < n && rc == 0; i++)
+        rc = rn_segment_sync(segs[i]);
+    if (rc == 0 && dir)
+        rc = fsync_dir(log->dir);
+    for (int32_t i = 0; i < n; i++)
+        rn_segment_drop(segs[i]);
+    free(segs);
+
+    pthread_mutex_lock(&log->mu);
+    if (rc < 0) {
+        rn_error("log: %s: fdatasync failed, log refuses writes until reopened: %s", log->dir,
+                 strerror((int)-rc));
+        log->failed = (int)rc;
+    } else if (end > log->recovery_point) {
+        log->recovery_point = end;
+    }
+    int64_t rp = log->recovery_point;
+    pthread_mutex_unlock(&log->mu);
+
+    if (rc == 0 && rp != log->ckpt_offset &&
+        (force_checkpoint || log->ckpt_offset < 0 || rn_mono_ms() - log->ckpt_mono_ms >= CHECKPOINT_INTERVAL_MS)) {
+        if (checkpoint_write(log->dir, rp) == 0) {
+            log->ckpt_offset = rp;
+            log->ckpt_mono_ms = rn_mono_ms();
+        }
+    }
+    pthread_mutex_unlock(&log->sync_mu);
+    return rc < 0 ? rc : end;
+}
+
+int64_t rn_log_sync(rn_log *log)
+{
+    return log_sync(log, 0);
+}
+
+/* ---- close and delete ---- */
+
+static void log_free(rn_log *log)
+{
+    for (int32_t i = 0; i < log->ndirty; i++) {
+        log->dirty[i]->dirty = 0;
+        rn_segment_drop(log->dirty[i]);
+    }
+    for (int32_t i = 0; i < log->nsegs; i++)
+        rn_segment_drop(log->segs[i]);
+    free(log->segs);
+    free(log->dirty);
+    free(log->oscratch);
+    free(log->tscratch);
+    pthread_mutex_destroy(&log->sync_mu);
+    pthread_mutex_destroy(&log->append_mu);
+    pthread_mutex_destroy(&log->mu);
+    free(log->dir);
+    free(log);
+}
+
+void rn_log_close(rn_log *log)
+{
+    if (!log)
+        return;
+    pthread_mutex_lock(&log->mu);
+    rn_segment *seg = active(log);
+    if (!log->failed && grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1) == 0 &&
+        rn_segment_seal_time_index(seg) == 0)
+        mark_dirty(log, seg);
+    pthread_mutex_unlock(&log->mu);
+    int64_t rc = log_sync(log, 1);
+    if (rc < 0)
+        rn_error("log: %s: closing without a final sync: %s", log->dir, strerror((int)-rc));
+    log_free(log);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) < 0 ? -1 : 0;
+}
+
+int rn_log_delete(rn_log *log)
+{
+    char *dir = strdup(log->dir);
+    if (!dir)
+        return -ENOMEM;
+    for (int32_t i = 0; i < log->nsegs; i++)
+        rn_segment_unlink(log->segs[i]);
+    log_free(log);
+    int rc = nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+    if (rc < 0 && rc != -ENOENT)
+        rn_warn("log: cannot remove %s: %s", dir, strerror(-rc));
+    free(dir);
+    return rc == -ENOENT ? 0 : rc;
+}

@@ -1,0 +1,236 @@
+/*
+ * logInt.h - private to src/log: the disk I/O seam, the segment and index
+ * structures shared by segment.c, index.c and log.c.
+ *
+ * Nothing outside src/log (and tests/unit/test_log.c) includes this file.
+ *
+ * Locking: every field of a segment and of its indexes that can change is
+ * guarded by the owning rn_log's mutex (log.c), except where noted. The
+ * functions here take no locks; log.c calls them with the right lock held.
+ */
+#ifndef RN_LOG_LOGINT_H
+#define RN_LOG_LOGINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "log/log.h"
+
+/* ---- the disk I/O seam ----
+ * Every open/pread/pwrite/fdatasync/ftruncate of the log goes through
+ * rn_log_io. The members behave like the libc calls (-1 and errno on error),
+ * so a test can replace one of them to inject ENOSPC, EIO or a torn
+ * (short) write, and call rn_log_io_reset() to restore the real calls.
+ * Not thread-safe to change while logs are in use. */
+typedef struct rn_log_io {
+    int (*open)(const char *path, int flags, mode_t mode);
+    ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*ftruncate)(int fd, off_t len);
+} rn_log_io;
+
+extern rn_log_io rn_log_io_ops;
+void rn_log_io_reset(void);
+
+/* Writes all n bytes at off (retrying short writes while they make
+ * progress). 0, or a negative errno (-EIO for a write that stops without
+ * an errno). */
+int rn_logio_pwrite_all(int fd, const void *buf, size_t n, int64_t off);
+/* Reads up to n bytes at off, stopping early only at end of file. Returns
+ * the bytes read, or a negative errno. */
+ssize_t rn_logio_pread_all(int fd, void *buf, size_t n, int64_t off);
+/* 0 or negative errno. */
+int rn_logio_fdatasync(int fd);
+int rn_logio_ftruncate(int fd, int64_t len);
+
+/* ---- batch headers (v2; layout in proto/record_batch.h) ---- */
+
+#define RN_SEG_BATCH_HEADER_BYTES 61
+#define RN_SEG_LOG_OVERHEAD 12
+#define RN_SEG_BATCH_LENGTH_MIN 49 /* batchLength of a batch with no records */
+
+typedef struct rn_seg_batch {
+    int64_t base_offset;
+    int32_t batch_length; /* bytes after the batchLength field */
+    int8_t magic;
+    uint32_t crc;
+    int16_t attributes;
+    int32_t last_offset_delta;
+    int64_t base_timestamp;
+    int64_t max_timestamp;
+} rn_seg_batch;
+
+/* Decodes the 61-byte header at p (no validation). */
+void rn_seg_batch_decode(const uint8_t *p, rn_seg_batch *out);
+
+static inline int64_t rn_seg_batch_size(const rn_seg_batch *b)
+{
+    return RN_SEG_LOG_OVERHEAD + (int64_t)b->batch_length;
+}
+
+static inline int64_t rn_seg_batch_last(const rn_seg_batch *b)
+{
+    return b->base_offset + b->last_offset_delta;
+}
+
+/* ---- indexes (index.c; formats drawn there) ---- */
+
+typedef struct rn_oindex_entry {
+    int32_t rel_offset; /* last offset of the batch - segment base */
+    int32_t pos;        /* file position of the batch start */
+} rn_oindex_entry;
+
+typedef struct rn_tindex_entry {
+    int64_t timestamp;  /* the segment's max timestamp so far */
+    int32_t rel_offset; /* last offset of the first batch that carried it - base */
+} rn_tindex_entry;
+
+typedef struct rn_oindex {
+    int fd;
+    rn_oindex_entry *e;
+    int32_t n;   /* entries in memory == entries in the file */
+    int32_t cap; /* allocated */
+    int32_t max; /* segment_index_bytes / 8: full at max */
+} rn_oindex;
+
+typedef struct rn_tindex {
+    int fd;
+    rn_tindex_entry *e;
+    int32_t n;
+    int32_t cap;
+    int32_t max; /* segment_index_bytes / 12; the last slot is kept for the roll entry */
+} rn_tindex;
+
+void rn_oindex_init(rn_oindex *ix, int fd, int32_t index_bytes);
+void rn_tindex_init(rn_tindex *ix, int fd, int32_t index_bytes);
+void rn_oindex_release(rn_oindex *ix); /* frees memory; closes fd */
+void rn_tindex_release(rn_tindex *ix);
+
+/* Loads the index file into memory and checks it against the segment:
+ * whole entries, increasing offsets/positions/timestamps, offsets below
+ * rel_offset_end, positions below log_size_bytes. 0, -EINVAL when the file
+ * is inconsistent (the caller rebuilds it), or another negative errno. */
+int rn_oindex_load(rn_oindex *ix, int64_t log_size_bytes, int64_t rel_offset_end);
+int rn_tindex_load(rn_tindex *ix, int64_t rel_offset_end);
+
+/* Position of a batch at or before the batch holding rel_offset (0 when no
+ * entry is small enough). */
+int32_t rn_oindex_lookup(const rn_oindex *ix, int64_t rel_offset);
+/* The largest entry whose timestamp < ts, or NULL. */
+const rn_tindex_entry *rn_tindex_lookup(const rn_tindex *ix, int64_t ts);
+
+/* Grows memory so that k more entries fit (never past max). 0 or -ENOMEM. */
+int rn_oindex_reserve(rn_oindex *ix, int32_t k);
+int rn_tindex_reserve(rn_tindex *ix, int32_t k);
+/* Writes k entries after the n present, with one pwrite, without changing
+ * memory; then rn_*index_commit() publishes them. On error the file is
+ * truncated back to n entries. */
+int rn_oindex_write(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k);
+int rn_tindex_write(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k);
+void rn_oindex_commit(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k);
+void rn_tindex_commit(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k);
+/* Drops every entry (memory and file). */
+int rn_oindex_clear(rn_oindex *ix);
+int rn_tindex_clear(rn_tindex *ix);
+
+/* ---- segments (segment.c) ---- */
+
+typedef struct rn_segment {
+    rn_fileref ref;            /* .log fd; the last drop closes all and frees */
+    int64_t base_offset;
+    int64_t size;              /* committed bytes of .log: readers never go past it */
+    int64_t next_offset;       /* one past the last offset in it (base when empty) */
+    int64_t max_ts;            /* largest batch maxTimestamp, -1 when none */
+    int64_t max_ts_offset;     /* last offset of the first batch that carried max_ts */
+    int64_t bytes_since_index; /* bytes appended since the last offset index entry */
+    rn_oindex oidx;
+    rn_tindex tidx;
+    int dirty;                 /* on the log's dirty list (written since the last sync) */
+    char *path;                /* "<dir>/<20-digit base>" without extension */
+} rn_segment;
+
+/* What appending batches to a segment changes, computed on a copy so that a
+ * failed write leaves the segment as it was; rn_seg_cursor_commit()
+ * publishes it. Used by appends and by recovery, so both follow one rule
+ * for index entries. */
+typedef struct rn_seg_cursor {
+    int64_t size;
+    int64_t next_offset;
+    int64_t max_ts;
+    int64_t max_ts_offset;
+    int64_t bytes_since_index;
+    int64_t tindex_last_ts; /* -1 when the time index is empty (Kafka's convention) */
+    int32_t oindex_n;
+    int32_t tindex_n;
+} rn_seg_cursor;
+
+enum { RN_SEG_NEW_OENTRY = 1, RN_SEG_NEW_TENTRY = 2 };
+
+void rn_seg_cursor_init(rn_seg_cursor *c, const rn_segment *seg);
+/* Accounts for batch b, written at c->size: returns RN_SEG_NEW_* bits for
+ * the index entries it earns (stored in *oe and *te). */
+int rn_seg_cursor_add(rn_seg_cursor *c, const rn_segment *seg, const rn_seg_batch *b,
+                      int32_t index_interval_bytes, rn_oindex_entry *oe, rn_tindex_entry *te);
+void rn_seg_cursor_commit(rn_segment *seg, const rn_seg_cursor *c);
+
+/* True when the segment cannot take another index entry (time for a roll). */
+int rn_segment_indexes_full(const rn_segment *seg);
+
+/* Creates a new, empty segment (files truncated). */
+int rn_segment_create(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out);
+/* Opens the files of an existing segment; *index_missing is set when an
+ * index file did not exist (it is created empty). Indexes are not loaded. */
+int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out,
+                    int *index_missing);
+
+static inline void rn_segment_hold(rn_segment *seg)
+{
+    rn_fileref_hold(&seg->ref);
+}
+static inline void rn_segment_drop(rn_segment *seg)
+{
+    rn_fileref_drop(&seg->ref);
+}
+
+/* Loads both indexes; next_offset_bound is the next segment's base (or
+ * INT64_MAX for the last). Sets max_ts/max_ts_offset from the time index.
+ * 0, or -EINVAL when an index is inconsistent. */
+int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound);
+
+/* For a segment with trusted indexes: reads the batch headers from the
+ * last time index entry's batch to the end of the file to find next_offset
+ * and the max timestamp. -EINVAL if the tail is not whole batches. */
+int rn_segment_scan_tail(rn_segment *seg);
+
+/* Validates every batch (length, magic, CRC32C, offset continuity),
+ * truncates the file at the first bad byte (ftruncate + fdatasync), and
+ * rebuilds both indexes. *truncated_bytes_out = bytes cut off. */
+int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *truncated_bytes_out);
+
+/* Reads the header of the batch at pos, which must lie whole below limit.
+ * 1 with *out, 0 when pos == limit, negative errno on I/O errors, -EINVAL
+ * for a header that is not sane (short, batchLength < 49 or past limit). */
+int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out);
+
+/* Scans the batches in [pos, limit) for the first one whose maxTimestamp
+ * >= ts and inside it (uncompressed, CreateTime) the first record with
+ * timestamp >= ts. 1 with *offset_out, *ts_out (*exact_out = 0 when the
+ * batch's base offset and maxTimestamp stand in for a compressed batch),
+ * 0 when none, negative errno. */
+int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t *offset_out,
+                         int64_t *ts_out, int *exact_out);
+
+/* Writes one time index entry with the segment's max timestamp if it is
+ * above the last entry (on roll and on close; may use the reserved slot). */
+int rn_segment_seal_time_index(rn_segment *seg);
+
+/* Removes the segment's three files (the fds stay open for readers). */
+void rn_segment_unlink(rn_segment *seg);
+
+/* fdatasync of .log, .index and .timeindex. */
+int rn_segment_sync(rn_segment *seg);
+
+#endif
