@@ -56,9 +56,9 @@ $(BUILD)/librunnel.a: $(LIB_OBJS)
 $(BUILD)/runneld: $(BUILD)/obj/broker/main.o $(BUILD)/librunnel.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/librunnel.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/librunnel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/librunnel.a $(LDFLAGS) $(BROKER_LIBS)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/librunnel.a $(LDFLAGS) $(BROKER_LIBS) -lcmocka
 
 deps:
 	scripts/deps.sh
@@ -77,6 +77,15 @@ integration: $(BUILD)/runneld
 test: deps
 	$(MAKE) unit integration
 	$(MAKE) SAN=1 unit integration
+
+# Benchmark: rnbench (librdkafka client) against runneld and against librdkafka's
+# in-process mock cluster; see bench/README.md.  ROUNDS=N to change the round count.
+$(BUILD)/rnbench: bench/rnbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lrdkafka
+
+bench: $(BUILD)/runneld $(BUILD)/rnbench
+	RUNNELD=$(abspath $(BUILD)/runneld) RNBENCH=$(abspath $(BUILD)/rnbench) scripts/bench.sh
 
 clean:
 	rm -rf build build-san

@@ -702,7 +702,7 @@ class Ctx:
     def __init__(self, api, o):
         self.api, self.o = api, o
         self.tables = Out()
-        self.ntables = 0
+        self.table_names = set()
 
     def min_expr(self, st, f):
         api = self.api
@@ -710,6 +710,9 @@ class Ctx:
         if len(set(vals)) == 1:
             return '%d' % vals[0]
         name = 'rn__min_%s_%s' % (st.cname[3:], f.name)
+        if name in self.table_names:
+            return '%s[version - %d]' % (name, api.vmin)
+        self.table_names.add(name)
         self.tables('static const uint32_t %s[%d] = {%s};', name, len(vals),
                     ', '.join('%d' % x for x in vals))
         return '%s[version - %d]' % (name, api.vmin)

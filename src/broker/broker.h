@@ -160,7 +160,9 @@ struct rn_req {
 
 /* Starts the response: size placeholder + response header. */
 void rn_req_begin_response(rn_req *req);
-/* Patches the size and hands the response to the connection. */
+/* Patches the size and hands the response to the connection. The response
+ * may be sent and req freed before this returns: the caller must not touch
+ * req (or anything in its arena) afterwards. */
 void rn_req_finish_response(rn_req *req);
 /* The request could not be decoded: logs one line and closes the connection. */
 void rn_req_malformed(rn_req *req, const char *what);

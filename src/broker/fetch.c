@@ -147,10 +147,15 @@ static void fetch_respond(rn_req *req, const rn_FetchRequest *rq)
         }
     }
     rn_topics_unlock();
-    RN_RESPOND(req, Fetch, &rs);
-drop_slices:
+    rn_req_begin_response(req);
+    rn_FetchResponse_encode(&rs, &req->resp.w, version);
     for (int i = 0; i < nslices; i++)
         rn_fileref_drop(slices[i]); /* the response's pieces hold their own references */
+    rn_req_finish_response(req); /* may free req: nothing of it is touched after this */
+    return;
+drop_slices:
+    for (int i = 0; i < nslices; i++)
+        rn_fileref_drop(slices[i]);
 }
 
 /* ---- parking ---- */

@@ -238,6 +238,7 @@ static void *worker_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
     rn_loop_run(&w->loop);
+    rn_conn_loop_release(&w->loop);
     return NULL;
 }
 
@@ -277,7 +278,7 @@ int rn_server_start(void)
     /* advertised.listeners defaults to listeners, with the real port when 0 was asked. */
     if (rn_g.cfg.nadvertised_listeners > 0) {
         snprintf(rn_g.advertised_host, sizeof rn_g.advertised_host, "%s", rn_g.cfg.advertised_listeners[0].host);
-        rn_g.advertised_port = rn_g.cfg.advertised_listeners[0].port;
+        rn_g.advertised_port = rn_g.cfg.advertised_listeners[0].port ? rn_g.cfg.advertised_listeners[0].port : port;
     } else {
         snprintf(rn_g.advertised_host, sizeof rn_g.advertised_host, "%s", l->host[0] ? l->host : "localhost");
         rn_g.advertised_port = port;

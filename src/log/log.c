@@ -611,7 +611,7 @@ int rn_log_read(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offs
         pthread_mutex_unlock(&log->mu);
 
         int fd = seg->ref.fd;
-        int64_t at;
+        int64_t at = 0;
         rn_seg_batch b;
         int rc = seek_batch(fd, pos, limit, offset, &at, &b);
         if (rc == 0) { /* offset lies past this segment's batches: the next one */

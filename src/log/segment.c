@@ -465,7 +465,10 @@ int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *t
         goto out; /* indexes stay empty in memory, which is still correct */
     seg->oidx.n = on;
     seg->tidx.n = tn;
-    rc = rn_segment_sync(seg);
+    /* The time index's last entry must carry the segment's max timestamp
+     * (rn_segment_load_indexes reads it from there), as after a roll. */
+    if ((rc = rn_segment_seal_time_index(seg)) == 0)
+        rc = rn_segment_sync(seg);
 out:
     free(chunk);
     return rc;

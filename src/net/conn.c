@@ -377,6 +377,16 @@ int rn_conn_close_idle(rn_loop *loop)
     return nlive;
 }
 
+void rn_conn_loop_release(rn_loop *loop)
+{
+    while (nlive > 0)
+        rn_conn_close(live[nlive - 1], NULL);
+    rn_conn_reap(loop);
+    free(live);
+    live = NULL;
+    nlive = live_cap = 0;
+}
+
 /* ---- accepting ---- */
 
 static void on_accept(rn_loop *loop, rn_io *io, uint32_t revents)

@@ -101,4 +101,8 @@ void rn_conn_reap(rn_loop *loop);
  * returns how many connections remain (shutdown drains with this). */
 int rn_conn_close_idle(rn_loop *loop);
 
+/* After the loop has stopped, on its thread: closes what is left and frees
+ * the thread's connection bookkeeping. */
+void rn_conn_loop_release(rn_loop *loop);
+
 #endif

@@ -1,0 +1,1069 @@
+/*
+ * test_log.c - the partition log (src/log): appends and reads at every
+ * offset, rolling, the offset and time indexes, reopening clean and after a
+ * crash (torn tail, flipped byte, lost index), injected disk errors through
+ * the rn_log_io seam, flushing and the recovery point, and segment
+ * lifetime under read slices.
+ *
+ * Every test works in its own mkdtemp() folder, removed at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "log/log.h"
+#include "log/logInt.h"
+
+/* ---- building v2 record batches ---- */
+
+typedef struct tbuf {
+    uint8_t *p;
+    size_t len, cap;
+} tbuf;
+
+static void tb_put(tbuf *b, const void *d, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void tb_u8(tbuf *b, uint8_t v)
+{
+    tb_put(b, &v, 1);
+}
+
+static void tb_be(tbuf *b, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--)
+        tb_u8(b, (uint8_t)(v >> (8 * i)));
+}
+
+static void tb_varlong(tbuf *b, int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    while (u >= 0x80) {
+        tb_u8(b, (uint8_t)(u | 0x80));
+        u >>= 7;
+    }
+    tb_u8(b, (uint8_t)u);
+}
+
+static void be_patch32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint64_t be_get(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Appends one batch of n records with timestamps ts[] (value_bytes of
+ * payload each) to out. attributes: codec bits etc.; a "compressed" batch
+ * simply carries opaque bytes, which the log never looks into. */
+static void build_batch(tbuf *out, int n, const int64_t *ts, int value_bytes, int16_t attributes)
+{
+    tbuf recs = {0};
+    int64_t base_ts = ts[0], max_ts = ts[0];
+    for (int i = 1; i < n; i++)
+        if (ts[i] > max_ts)
+            max_ts = ts[i];
+    for (int i = 0; i < n; i++) {
+        tbuf r = {0};
+        tb_u8(&r, 0);                /* attributes */
+        tb_varlong(&r, ts[i] - base_ts);
+        tb_varlong(&r, i);           /* offsetDelta */
+        tb_varlong(&r, -1);          /* key: null */
+        tb_varlong(&r, value_bytes);
+        for (int k = 0; k < value_bytes; k++)
+            tb_u8(&r, (uint8_t)('a' + (i + k) % 26));
+        tb_varlong(&r, 0);           /* headers */
+        tb_varlong(&recs, (int64_t)r.len);
+        tb_put(&recs, r.p, r.len);
+        free(r.p);
+    }
+    size_t start = out->len;
+    tb_be(out, 0, 8);                            /* baseOffset: assigned by the log */
+    tb_be(out, (uint64_t)(49 + recs.len), 4);    /* batchLength */
+    tb_be(out, 0, 4);                            /* partitionLeaderEpoch */
+    tb_u8(out, 2);                               /* magic */
+    tb_be(out, 0, 4);                            /* crc, patched below */
+    tb_be(out, (uint16_t)attributes, 2);
+    tb_be(out, (uint64_t)(n - 1), 4);            /* lastOffsetDelta */
+    tb_be(out, (uint64_t)base_ts, 8);
+    tb_be(out, (uint64_t)max_ts, 8);
+    tb_be(out, (uint64_t)-1, 8);                 /* producerId */
+    tb_be(out, 0xffff, 2);                       /* producerEpoch */
+    tb_be(out, 0xffffffff, 4);                   /* baseSequence */
+    tb_be(out, (uint64_t)n, 4);                  /* recordsCount */
+    tb_put(out, recs.p, recs.len);
+    free(recs.p);
+    uint8_t *b = out->p + start;
+    be_patch32(b + 17, rn_crc32c(0, b + 21, out->len - start - 21));
+}
+
+/* What a test appended, to check reads against. */
+typedef struct rec_model {
+    int64_t ts[20000];
+    int64_t batch_base[20000]; /* per offset: base offset of its batch */
+    int64_t batch_last[20000];
+    int64_t n;
+} rec_model;
+
+static rec_model *model_new(void)
+{
+    rec_model *m = calloc(1, sizeof(*m));
+    assert_non_null(m);
+    return m;
+}
+
+/* Appends one batch of n records with timestamps ts[]; checks the offsets. */
+static void append_batch(rn_log *log, rec_model *m, int n, const int64_t *ts, int value_bytes, int16_t attrs)
+{
+    tbuf b = {0};
+    build_batch(&b, n, ts, value_bytes, attrs);
+    int64_t base = -1, last = -1;
+    assert_int_equal(rn_log_append(log, b.p, b.len, 1, &base, &last), 0);
+    if (m) {
+        assert_int_equal(base, m->n);
+        for (int i = 0; i < n; i++) {
+            m->ts[m->n + i] = ts[i];
+            m->batch_base[m->n + i] = base;
+            m->batch_last[m->n + i] = last;
+        }
+        m->n += n;
+    }
+    assert_int_equal(last, base + n - 1);
+    free(b.p);
+}
+
+/* Appends `batches` batches of 1..4 records with increasing timestamps from t0. */
+static void append_many(rn_log *log, rec_model *m, int batches, int64_t t0, int value_bytes)
+{
+    for (int k = 0; k < batches; k++) {
+        int n = 1 + k % 4;
+        int64_t ts[4] = {0};
+        for (int i = 0; i < n; i++)
+            ts[i] = t0 + (m ? m->n : 0) * 10 + i * 10;
+        append_batch(log, m, n, ts, value_bytes, 0);
+    }
+}
+
+/* ---- folders ---- */
+
+static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+    (void)st;
+    (void)f;
+    (void)w;
+    return remove(p);
+}
+
+typedef struct fixture {
+    char root[64];
+    char dir[128];
+    rn_log_config cfg;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    strcpy(f->root, "/tmp/rn_test_log.XXXXXX");
+    if (!mkdtemp(f->root))
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/topic-0", f->root);
+    f->cfg.segment_bytes = 1 << 20;
+    f->cfg.index_interval_bytes = 4096;
+    f->cfg.segment_index_bytes = 10 << 20;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    rn_log_io_reset();
+    nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static int count_files(const char *dir, const char *ext)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    size_t el = strlen(ext);
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l > el && strcmp(de->d_name + l - el, ext) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Path of the segment file with the largest base offset having ext. */
+static void last_segment_path(const char *dir, const char *ext, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char best[64] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) == 20 + strlen(ext) && strcmp(de->d_name + 20, ext) == 0 &&
+            strcmp(de->d_name, best) > 0)
+            memcpy(best, de->d_name, strlen(de->d_name) + 1);
+    }
+    closedir(d);
+    assert_true(best[0] != '\0');
+    snprintf(out, cap, "%s/%s", dir, best);
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    return st.st_size;
+}
+
+/* ---- checking reads ---- */
+
+/* Reads at offset and checks the slice starts with the batch holding it,
+ * holds whole valid batches (the last possibly cut by max_bytes), and none
+ * at or past max_offset. Returns the slice length. */
+static int32_t check_read(rn_log *log, const rec_model *m, int64_t offset, int32_t max_bytes, int64_t max_offset)
+{
+    rn_log_slice s;
+    assert_int_equal(rn_log_read(log, offset, max_bytes, max_offset, &s), 0);
+    if (offset >= m->n || offset >= max_offset) {
+        assert_int_equal(s.len, 0);
+        assert_null(s.file);
+        return 0;
+    }
+    assert_non_null(s.file);
+    assert_true(s.len > 0);
+    uint8_t *buf = malloc((size_t)s.len);
+    assert_non_null(buf);
+    assert_int_equal(pread(s.file->fd, buf, (size_t)s.len, s.pos), s.len);
+    int64_t at = 0, expect_base = m->batch_base[offset];
+    int first = 1;
+    while (at < s.len) {
+        if (s.len - at < 61) {
+            assert_true(max_bytes > 0 && s.len <= max_bytes); /* cut by max_bytes */
+            break;
+        }
+        int64_t base = (int64_t)be_get(buf + at, 8);
+        int64_t size = 12 + (int64_t)be_get(buf + at + 8, 4);
+        assert_int_equal(base, expect_base);
+        assert_true(base < max_offset);
+        if (at + size > s.len) {
+            assert_false(first); /* KIP-74: the first batch comes whole */
+            assert_true(s.len <= max_bytes);
+            break;
+        }
+        uint32_t crc = (uint32_t)be_get(buf + at + 17, 4);
+        assert_int_equal(crc, rn_crc32c(0, buf + at + 21, (size_t)(size - 21)));
+        int64_t last = base + (int64_t)be_get(buf + at + 23, 4);
+        assert_int_equal(last, m->batch_last[base]);
+        expect_base = last + 1;
+        at += size;
+        first = 0;
+    }
+    free(buf);
+    rn_fileref_drop(s.file);
+    return s.len;
+}
+
+static void check_all_offsets(rn_log *log, const rec_model *m)
+{
+    assert_int_equal(rn_log_end_offset(log), m->n);
+    for (int64_t o = 0; o <= m->n; o++)
+        check_read(log, m, o, 1 << 20, INT64_MAX);
+}
+
+/* ---- tests ---- */
+
+static void append_then_read_back_at_every_offset(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_start_offset(log), 0);
+    assert_int_equal(rn_log_end_offset(log), 0);
+    rn_log_slice s;
+    assert_int_equal(rn_log_read(log, 0, 1000, INT64_MAX, &s), 0);
+    assert_int_equal(s.len, 0);
+
+    append_many(log, m, 60, 1000, 50);
+    check_all_offsets(log, m);
+    /* several batches in one append: one write, offsets assigned in place */
+    tbuf b = {0};
+    int64_t ts[3] = {5000, 5001, 5002};
+    build_batch(&b, 3, ts, 10, 0);
+    build_batch(&b, 2, ts, 10, 0);
+    int64_t base, last;
+    assert_int_equal(rn_log_append(log, b.p, b.len, 2, &base, &last), 0);
+    assert_int_equal(base, m->n);
+    assert_int_equal(last, m->n + 4);
+    assert_int_equal(be_get(b.p, 8), (uint64_t)base);
+    for (int i = 0; i < 5; i++) {
+        m->ts[m->n + i] = ts[i < 3 ? i : i - 3];
+        m->batch_base[m->n + i] = i < 3 ? base : base + 3;
+        m->batch_last[m->n + i] = i < 3 ? base + 2 : base + 4;
+    }
+    m->n += 5;
+    free(b.p);
+    check_all_offsets(log, m);
+
+    assert_int_equal(rn_log_read(log, m->n + 1, 1000, INT64_MAX, &s), -ERANGE);
+    assert_int_equal(rn_log_read(log, -1, 1000, INT64_MAX, &s), -ERANGE);
+    /* KIP-74: max_bytes smaller than the first batch still returns it whole */
+    assert_true(check_read(log, m, 7, 1, INT64_MAX) > 1);
+    /* max_bytes cuts the slice */
+    assert_true(check_read(log, m, 0, 300, INT64_MAX) <= 300);
+    /* max_offset: never past the first batch at or above it */
+    for (int64_t hw = 1; hw <= m->n; hw += 3)
+        for (int64_t o = 0; o < hw; o += 2)
+            check_read(log, m, o, 1 << 20, hw);
+    check_read(log, m, 10, 1 << 20, 10);
+
+    int64_t size = rn_log_size_bytes(log);
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    assert_int_equal(size, file_size(p));
+    rn_log_close(log);
+    free(m);
+}
+
+static void rolls_by_size_and_reads_across_segments(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 2000;
+    f->cfg.index_interval_bytes = 300;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 120, 1000, 40);
+    int nseg = count_files(f->dir, ".log");
+    assert_true(nseg > 5);
+    assert_int_equal(count_files(f->dir, ".index"), nseg);
+    assert_int_equal(count_files(f->dir, ".timeindex"), nseg);
+    check_all_offsets(log, m);
+    /* a slice stays in one segment, which never exceeds segment_bytes unless one batch does */
+    for (int64_t o = 0; o < m->n; o++) {
+        rn_log_slice s;
+        assert_int_equal(rn_log_read(log, o, 1 << 20, INT64_MAX, &s), 0);
+        struct stat st;
+        assert_int_equal(fstat(s.file->fd, &st), 0);
+        assert_true(s.pos + s.len <= st.st_size);
+        assert_true(st.st_size <= 2000);
+        rn_fileref_drop(s.file);
+    }
+    int64_t total = 0;
+    DIR *d = opendir(f->dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strstr(de->d_name, ".log")) {
+            char p[512];
+            snprintf(p, sizeof(p), "%s/%s", f->dir, de->d_name);
+            total += file_size(p);
+        }
+    }
+    closedir(d);
+    assert_int_equal(rn_log_size_bytes(log), total);
+    rn_log_close(log);
+    free(m);
+}
+
+static void rolls_when_the_index_is_full(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 0; /* an entry per batch */
+    f->cfg.segment_index_bytes = 8 * 6;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 40, 1000, 10);
+    assert_true(count_files(f->dir, ".log") >= 40 / 6);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* Every .index entry points at a batch start and holds that batch's last
+ * offset relative to the segment base. */
+static void check_index_file(const char *dir, int64_t base)
+{
+    char ip[256], lp[256];
+    snprintf(ip, sizeof(ip), "%s/%020lld.index", dir, (long long)base);
+    snprintf(lp, sizeof(lp), "%s/%020lld.log", dir, (long long)base);
+    int ifd = open(ip, O_RDONLY), lfd = open(lp, O_RDONLY);
+    assert_true(ifd >= 0 && lfd >= 0);
+    uint8_t e[8], h[61];
+    int n = 0;
+    int64_t prev_pos = -1;
+    while (pread(ifd, e, 8, n * 8) == 8) {
+        int64_t rel = (int32_t)be_get(e, 4), pos = (int32_t)be_get(e + 4, 4);
+        assert_true(pos > prev_pos);
+        assert_int_equal(pread(lfd, h, 61, pos), 61);
+        int64_t last = (int64_t)be_get(h, 8) + (int32_t)be_get(h + 23, 4);
+        assert_int_equal(last - base, rel);
+        prev_pos = pos;
+        n++;
+    }
+    assert_true(n > 0);
+    close(ifd);
+    close(lfd);
+}
+
+static void index_lookup_finds_the_batch_with_a_small_interval(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 200;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 200, 1000, 30);
+    check_index_file(f->dir, 0);
+    check_all_offsets(log, m);
+    /* the in-memory lookup: at or before the batch holding the offset */
+    rn_oindex ix;
+    char ip[256];
+    snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
+    rn_oindex_init(&ix, open(ip, O_RDWR), f->cfg.segment_index_bytes);
+    assert_int_equal(rn_oindex_load(&ix, INT32_MAX, INT64_MAX), 0);
+    assert_true(ix.n > 10);
+    for (int64_t o = 0; o < m->n; o++) {
+        int32_t pos = rn_oindex_lookup(&ix, o);
+        for (int32_t i = 0; i < ix.n; i++) {
+            if (ix.e[i].pos == pos) {
+                assert_true(ix.e[i].rel_offset <= o); /* the batch there ends at or before o */
+                assert_true(i + 1 == ix.n || ix.e[i + 1].rel_offset > o);
+            }
+        }
+    }
+    rn_oindex_release(&ix);
+    rn_log_close(log);
+    free(m);
+}
+
+/* The first record in offset order whose timestamp >= ts, by brute force. */
+static int64_t model_offset_for_time(const rec_model *m, int64_t ts)
+{
+    for (int64_t o = 0; o < m->n; o++)
+        if (m->ts[o] >= ts)
+            return o;
+    return -1;
+}
+
+static void check_times(rn_log *log, const rec_model *m, int64_t lo, int64_t hi)
+{
+    for (int64_t ts = lo; ts <= hi; ts++) {
+        int64_t off = -1, got_ts = -1;
+        int64_t want = model_offset_for_time(m, ts);
+        int rc = rn_log_offset_for_time(log, ts, &off, &got_ts);
+        if (want < 0) {
+            assert_int_equal(rc, -ENOENT);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(off, want);
+            assert_int_equal(got_ts, m->ts[want]);
+        }
+    }
+}
+
+static void offset_for_time_with_increasing_timestamps(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 3000;
+    f->cfg.index_interval_bytes = 250;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 150, 1000, 20);
+    check_times(log, m, 0, m->ts[m->n - 1] + 5);
+    int64_t ts, off;
+    rn_log_max_timestamp(log, &ts, &off);
+    assert_int_equal(ts, m->ts[m->n - 1]);
+    assert_int_equal(off, m->n - 1);
+    rn_log_close(log);
+    /* the same after a clean reopen (max timestamps from the time indexes) */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    check_times(log, m, 0, m->ts[m->n - 1] + 5);
+    rn_log_max_timestamp(log, &ts, &off);
+    assert_int_equal(ts, m->ts[m->n - 1]);
+    assert_int_equal(off, m->n - 1);
+    rn_log_close(log);
+    free(m);
+}
+
+static void offset_for_time_with_non_monotonic_timestamps(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 2500;
+    f->cfg.index_interval_bytes = 150;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    uint32_t rng = 12345;
+    for (int k = 0; k < 150; k++) {
+        int n = 1 + k % 5;
+        int64_t ts[5] = {0};
+        for (int i = 0; i < n; i++) {
+            rng = rng * 1103515245u + 12345u;
+            ts[i] = 1000 + (rng >> 16) % 800 + k * 3; /* drifting up, jumping around */
+        }
+        append_batch(log, m, n, ts, 15, 0);
+    }
+    check_times(log, m, 900, 2400);
+    int64_t ts, off, maxts = -1, maxoff = -1;
+    for (int64_t o = 0; o < m->n; o++)
+        if (m->ts[o] > maxts) {
+            maxts = m->ts[o];
+            maxoff = o;
+        }
+    rn_log_max_timestamp(log, &ts, &off);
+    assert_int_equal(ts, maxts);
+    assert_int_equal(off, maxoff);
+    rn_log_close(log);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0); /* rebuilt time indexes */
+    check_times(log, m, 900, 2400);
+    rn_log_close(log);
+    free(m);
+}
+
+static void offset_for_time_in_a_compressed_batch_gives_its_base(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    int64_t t1[3] = {100, 110, 120}, t2[3] = {200, 250, 300};
+    append_batch(log, m, 3, t1, 10, 0);
+    append_batch(log, m, 3, t2, 10, 1 /* gzip: records are opaque to the log */);
+    int64_t off, ts;
+    assert_int_equal(rn_log_offset_for_time(log, 240, &off, &ts), 0);
+    assert_int_equal(off, 3);
+    assert_int_equal(ts, 300);
+    assert_int_equal(rn_log_offset_for_time(log, 115, &off, &ts), 0);
+    assert_int_equal(off, 2);
+    assert_int_equal(ts, 120);
+    assert_int_equal(rn_log_offset_for_time(log, 301, &off, &ts), -ENOENT);
+    rn_log_max_timestamp(log, &ts, &off);
+    assert_int_equal(ts, 300);
+    assert_int_equal(off, 5); /* the batch's last offset (Kafka's shallow offset) */
+    rn_log_close(log);
+    free(m);
+}
+
+static void reopen_after_clean_close_preserves_everything(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 4000;
+    f->cfg.index_interval_bytes = 500;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 100, 1000, 30);
+    int64_t size = rn_log_size_bytes(log), ts1, off1;
+    rn_log_max_timestamp(log, &ts1, &off1);
+    rn_log_close(log);
+
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_start_offset(log), 0);
+    assert_int_equal(rn_log_size_bytes(log), size);
+    assert_int_equal(rn_log_recovery_point(log), m->n);
+    int64_t ts2, off2;
+    rn_log_max_timestamp(log, &ts2, &off2);
+    assert_int_equal(ts2, ts1);
+    assert_int_equal(off2, off1);
+    check_all_offsets(log, m);
+    append_many(log, m, 20, 1000, 30);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void torn_tail_is_truncated_to_the_last_whole_batch(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 30, 1000, 40);
+    int64_t last_base = m->batch_base[m->n - 1];
+    rn_log_close(log);
+
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    int64_t sz = file_size(p);
+    assert_int_equal(truncate(p, sz - 20), 0); /* cut the last batch short */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_end_offset(log), last_base);
+    m->n = last_base;
+    check_all_offsets(log, m);
+    append_many(log, m, 3, 1000, 40); /* continues at the right offset */
+    check_all_offsets(log, m);
+    rn_log_close(log);
+
+    /* a few stray bytes (less than a header) past the last batch */
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    sz = file_size(p);
+    int fd = open(p, O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, "\0\0\0\0\0", 5), 5);
+    close(fd);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(file_size(p), sz);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void flipped_byte_in_the_last_batch_truncates_there(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 30, 1000, 40);
+    int64_t last_base = m->batch_base[m->n - 1];
+    rn_log_close(log);
+
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    int64_t sz = file_size(p);
+    int fd = open(p, O_RDWR);
+    uint8_t c;
+    assert_int_equal(pread(fd, &c, 1, sz - 5), 1);
+    c ^= 0x40;
+    assert_int_equal(pwrite(fd, &c, 1, sz - 5), 1);
+    close(fd);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_end_offset(log), last_base);
+    m->n = last_base;
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void corruption_in_a_middle_segment_deletes_the_later_ones(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 1500;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 60, 1000, 40);
+    rn_log_close(log);
+    int nseg = count_files(f->dir, ".log");
+    assert_true(nseg >= 4);
+
+    /* no recovery point: everything is checked; corrupt segment #2's second batch */
+    char rp[256], p[512];
+    snprintf(rp, sizeof(rp), "%s/recovery-point", f->dir);
+    assert_int_equal(unlink(rp), 0);
+    DIR *d = opendir(f->dir);
+    char names[64][32];
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strlen(de->d_name) == 24 && strstr(de->d_name, ".log") && n < 64)
+            memcpy(names[n++], de->d_name, 25);
+    closedir(d);
+    qsort(names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
+    snprintf(p, sizeof(p), "%s/%s", f->dir, names[2]);
+    int fd = open(p, O_RDWR);
+    uint8_t h[12];
+    assert_int_equal(pread(fd, h, 12, 0), 12);
+    int64_t first_size = 12 + (int64_t)be_get(h + 8, 4);
+    int64_t second_base;
+    assert_int_equal(pread(fd, h, 12, first_size), 12);
+    second_base = (int64_t)be_get(h, 8);
+    uint8_t bad = 0x7f;
+    assert_int_equal(pwrite(fd, &bad, 1, first_size + 16), 1); /* magic */
+    close(fd);
+
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_end_offset(log), second_base);
+    assert_int_equal(count_files(f->dir, ".log"), 3);
+    assert_int_equal(file_size(p), first_size);
+    m->n = second_base;
+    check_all_offsets(log, m);
+    append_many(log, m, 5, 1000, 40);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void segments_below_the_recovery_point_are_trusted(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 1500;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 60, 1000, 40);
+    rn_log_close(log); /* checkpoint = end */
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%020d.log", f->dir, 0);
+    int fd = open(p, O_RDWR);
+    uint8_t bad = 0x7f;
+    assert_int_equal(pwrite(fd, &bad, 1, 100), 1); /* inside a record: CRC broken */
+    close(fd);
+    int64_t sz = file_size(p);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_end_offset(log), m->n); /* not checked, not truncated */
+    assert_int_equal(file_size(p), sz);
+    rn_log_close(log);
+    free(m);
+}
+
+static void deleted_index_is_rebuilt(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 200;
+    f->cfg.segment_bytes = 8000;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 150, 1000, 30);
+    rn_log_close(log);
+    char ip[256];
+    snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
+    int64_t isz = file_size(ip);
+    assert_true(isz > 0);
+    assert_int_equal(unlink(ip), 0);
+    snprintf(ip, sizeof(ip), "%s/%020d.timeindex", f->dir, 0);
+    int64_t tsz = file_size(ip);
+    assert_int_equal(unlink(ip), 0);
+
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(file_size(ip), tsz);
+    snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
+    assert_int_equal(file_size(ip), isz);
+    check_index_file(f->dir, 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log);
+
+    /* an inconsistent index (entry past the end of the log) is rebuilt too */
+    int fd = open(ip, O_WRONLY | O_APPEND);
+    uint8_t junk[8] = {0x7f, 0, 0, 0, 0x7f, 0, 0, 0};
+    assert_int_equal(write(fd, junk, 8), 8);
+    close(fd);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(file_size(ip), isz);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* ---- injected disk errors ---- */
+
+static int inject_calls;      /* pwrites seen since arming */
+static int inject_fail_at;    /* the pwrite call (1-based) that fails */
+static int inject_torn;       /* that call first writes half and returns short */
+static int inject_errno = ENOSPC;
+
+static ssize_t failing_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    int call = ++inject_calls;
+    if (call == inject_fail_at && inject_torn && n > 1) {
+        inject_torn = 0;
+        inject_calls--; /* the retry of the rest is the failing call */
+        return pwrite(fd, buf, n / 2, off);
+    }
+    if (call == inject_fail_at) {
+        errno = inject_errno;
+        return -1;
+    }
+    return pwrite(fd, buf, n, off);
+}
+
+static void check_append_failure_leaves_the_log_unchanged(fixture *f, int fail_at, int torn)
+{
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 0; /* every append writes index entries too */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 20, 1000, 40);
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    int64_t sz = file_size(p), bytes = rn_log_size_bytes(log);
+    char ip[300];
+    snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
+    int64_t isz = file_size(ip);
+
+    inject_calls = 0;
+    inject_fail_at = fail_at;
+    inject_torn = torn;
+    rn_log_io_ops.pwrite = failing_pwrite;
+    tbuf b = {0};
+    int64_t ts[2] = {1000000000, 1000000001}, base, last; /* new max: a time index entry too */
+    build_batch(&b, 2, ts, 100, 0);
+    build_batch(&b, 2, ts, 100, 0);
+    assert_int_equal(rn_log_append(log, b.p, b.len, 2, &base, &last), -ENOSPC);
+    rn_log_io_reset();
+
+    assert_int_equal(rn_log_end_offset(log), m->n);
+    assert_int_equal(rn_log_size_bytes(log), bytes);
+    assert_int_equal(file_size(p), sz);
+    assert_int_equal(file_size(ip), isz);
+    check_all_offsets(log, m);
+    append_many(log, m, 5, 1000, 40);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(b.p);
+    free(m);
+}
+
+static void enospc_on_append_leaves_the_log_unchanged(void **state)
+{
+    check_append_failure_leaves_the_log_unchanged(*state, 1, 0);
+}
+
+static void torn_write_on_append_leaves_the_log_unchanged(void **state)
+{
+    check_append_failure_leaves_the_log_unchanged(*state, 1, 1);
+}
+
+static void failed_index_write_leaves_the_log_unchanged(void **state)
+{
+    check_append_failure_leaves_the_log_unchanged(*state, 2, 0);
+}
+
+static void failed_time_index_write_leaves_the_log_unchanged(void **state)
+{
+    check_append_failure_leaves_the_log_unchanged(*state, 3, 0);
+}
+
+static int fdatasync_calls;
+
+static int counting_fdatasync(int fd)
+{
+    fdatasync_calls++;
+    return fdatasync(fd);
+}
+
+static int eio_fdatasync(int fd)
+{
+    (void)fd;
+    errno = EIO;
+    return -1;
+}
+
+static void sync_advances_the_recovery_point(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 2000;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_recovery_point(log), 0);
+    append_many(log, m, 30, 1000, 40); /* several segments, all dirty */
+    assert_int_equal(rn_log_recovery_point(log), 0);
+    fdatasync_calls = 0;
+    rn_log_io_ops.fdatasync = counting_fdatasync;
+    assert_int_equal(rn_log_sync(log), m->n);
+    int nseg = count_files(f->dir, ".log");
+    assert_int_equal(fdatasync_calls, 3 * nseg + 1 /* checkpoint */);
+    assert_int_equal(rn_log_recovery_point(log), m->n);
+    char rp[256], buf[64] = {0};
+    snprintf(rp, sizeof(rp), "%s/recovery-point", f->dir);
+    int fd = open(rp, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+    close(fd);
+    char want[64];
+    snprintf(want, sizeof(want), "0\n%lld\n", (long long)m->n);
+    assert_string_equal(buf, want);
+
+    /* nothing dirty: no fdatasync at all */
+    fdatasync_calls = 0;
+    assert_int_equal(rn_log_sync(log), m->n);
+    assert_int_equal(fdatasync_calls, 0);
+    /* only the active segment is dirty now */
+    append_many(log, m, 1, 1000, 10);
+    fdatasync_calls = 0;
+    assert_int_equal(rn_log_sync(log), m->n);
+    assert_int_equal(fdatasync_calls, 3);
+    rn_log_io_reset();
+
+    /* an fdatasync error: no progress, and the log refuses writes */
+    append_many(log, m, 1, 1000, 10);
+    rn_log_io_ops.fdatasync = eio_fdatasync;
+    assert_int_equal(rn_log_sync(log), -EIO);
+    rn_log_io_reset();
+    assert_int_equal(rn_log_recovery_point(log), m->n - 1);
+    tbuf b = {0};
+    int64_t ts[1] = {1}, base, last;
+    build_batch(&b, 1, ts, 10, 0);
+    assert_int_equal(rn_log_append(log, b.p, b.len, 1, &base, &last), -EIO);
+    free(b.p);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void slice_keeps_a_deleted_segment_readable(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 10, 1000, 40);
+    rn_log_slice s;
+    assert_int_equal(rn_log_read(log, 3, 1 << 20, INT64_MAX, &s), 0);
+    assert_int_equal(rn_log_delete(log), 0);
+    struct stat st;
+    assert_int_equal(stat(f->dir, &st), -1); /* the folder is gone */
+    uint8_t h[61];
+    assert_int_equal(pread(s.file->fd, h, 61, s.pos), 61);
+    int64_t base = (int64_t)be_get(h, 8);
+    assert_true(base <= 3 && 3 <= base + (int64_t)be_get(h + 23, 4));
+    int fd = s.file->fd;
+    rn_fileref_drop(s.file); /* the last reference closes the file */
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    free(m);
+}
+
+/* ---- threads: one appender, readers and a flusher at once ---- */
+
+typedef struct race {
+    rn_log *log;
+    atomic_int stop;
+    atomic_llong end;
+    atomic_int errors;
+} race;
+
+static void *race_reader(void *arg)
+{
+    race *r = arg;
+    uint32_t rng = 7;
+    while (!atomic_load(&r->stop)) {
+        long long end = atomic_load(&r->end);
+        if (end == 0)
+            continue;
+        rng = rng * 1103515245u + 12345u;
+        int64_t o = (int64_t)((rng >> 8) % (uint32_t)end);
+        rn_log_slice s;
+        if (rn_log_read(r->log, o, 4096, INT64_MAX, &s) != 0 || s.len < 61) {
+            r->errors++;
+            continue;
+        }
+        uint8_t h[61];
+        if (pread(s.file->fd, h, 61, s.pos) != 61)
+            r->errors++;
+        int64_t base = (int64_t)be_get(h, 8), last = base + (int64_t)be_get(h + 23, 4);
+        if (!(base <= o && o <= last))
+            r->errors++;
+        rn_fileref_drop(s.file);
+    }
+    return NULL;
+}
+
+static void *race_flusher(void *arg)
+{
+    race *r = arg;
+    int64_t prev = 0;
+    while (!atomic_load(&r->stop)) {
+        int64_t rp = rn_log_sync(r->log);
+        if (rp < prev)
+            r->errors++;
+        prev = rp;
+        usleep(200);
+    }
+    return NULL;
+}
+
+static void concurrent_append_read_and_sync_agree(void **state)
+{
+    fixture *f = *state;
+    race r = {0};
+    f->cfg.segment_bytes = 16 * 1024;
+    f->cfg.index_interval_bytes = 512;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &r.log), 0);
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, race_reader, &r);
+    pthread_create(&th[1], NULL, race_reader, &r);
+    pthread_create(&th[2], NULL, race_flusher, &r);
+    rec_model *m = model_new();
+    for (int k = 0; k < 1500; k++) {
+        append_many(r.log, m, 1, 1000, 30);
+        atomic_store(&r.end, m->n);
+    }
+    atomic_store(&r.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(r.errors, 0);
+    check_all_offsets(r.log, m);
+    rn_log_close(r.log);
+    free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(append_then_read_back_at_every_offset, setup, teardown),
+        cmocka_unit_test_setup_teardown(rolls_by_size_and_reads_across_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(rolls_when_the_index_is_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_lookup_finds_the_batch_with_a_small_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(offset_for_time_with_increasing_timestamps, setup, teardown),
+        cmocka_unit_test_setup_teardown(offset_for_time_with_non_monotonic_timestamps, setup, teardown),
+        cmocka_unit_test_setup_teardown(offset_for_time_in_a_compressed_batch_gives_its_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(reopen_after_clean_close_preserves_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(torn_tail_is_truncated_to_the_last_whole_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(flipped_byte_in_the_last_batch_truncates_there, setup, teardown),
+        cmocka_unit_test_setup_teardown(corruption_in_a_middle_segment_deletes_the_later_ones, setup, teardown),
+        cmocka_unit_test_setup_teardown(segments_below_the_recovery_point_are_trusted, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_index_is_rebuilt, setup, teardown),
+        cmocka_unit_test_setup_teardown(enospc_on_append_leaves_the_log_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(torn_write_on_append_leaves_the_log_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_index_write_leaves_the_log_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_time_index_write_leaves_the_log_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_advances_the_recovery_point, setup, teardown),
+        cmocka_unit_test_setup_teardown(slice_keeps_a_deleted_segment_readable, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_append_read_and_sync_agree, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
