@@ -37,7 +37,7 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 .PHONY: all deps run test unit integration test-san clean bench fmt
 all: $(BUILD)/runneld
 
-$(BUILD)/gen/proto_gen.c $(BUILD)/gen/proto_gen.h: tools/gen_proto.py $(SCHEMAS)
+$(BUILD)/gen/proto_gen.c $(BUILD)/gen/proto_gen.h $(BUILD)/gen/proto_roundtrip.c &: tools/gen_proto.py $(SCHEMAS)
 	@mkdir -p $(BUILD)/gen
 	$(PY) tools/gen_proto.py --out $(BUILD)/gen $(SCHEMAS)
 

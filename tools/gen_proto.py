@@ -1015,8 +1015,7 @@ def emit_source(apis):
         body = Out()
         cx = Ctx(api, body)
         structs = walk_structs(api)
-        # prototypes for static nested codecs (parents may come before children in
-        # no case, but tagged helpers reference siblings)
+        # prototypes first, so that functions may call each other in any order
         for st in structs:
             if st not in (api.request, api.response):
                 body('RN__UNUSED static int %s_decode(%s *m, rn_reader *r, rn_arena *a, int16_t version);',

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,6 +146,13 @@ int main(int argc, char **argv)
         rn_g.cfg.num_network_threads = cores < 1 ? 1 : cores > 256 ? 256 : (int32_t)cores;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Every segment holds an open file and every client a socket: take all
+     * the descriptors the hard limit allows, as Kafka's packaging does. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
 
     char dir[4096];
     snprintf(dir, sizeof dir, "%.*s", (int)strcspn(rn_g.cfg.log_dirs, ","), rn_g.cfg.log_dirs);

@@ -247,6 +247,7 @@ int rn_server_start(void)
     conn_limits.frame_bytes_max = rn_g.cfg.socket_request_max_bytes;
     conn_limits.pending_max = PENDING_RESPONSES_MAX;
     conn_limits.queued_bytes_max = QUEUED_RESPONSE_BYTES_MAX;
+    conn_limits.conns_max = rn_g.cfg.max_connections;
     int n = rn_g.cfg.num_network_threads;
     rn_g.workers = calloc((size_t)n, sizeof *rn_g.workers);
     if (!rn_g.workers)

@@ -402,6 +402,11 @@ static void on_accept(rn_loop *loop, rn_io *io, uint32_t revents)
                 rn_warn("accept failed: %s", strerror(errno));
             return;
         }
+        if (atomic_load(&open_conns) >= l->limits->conns_max) {
+            close(fd);
+            rn_warn("refused a connection: max.connections (%d) reached", l->limits->conns_max);
+            continue;
+        }
         rn_conn *c = calloc(1, sizeof *c);
         uint8_t *stage = malloc(STAGE_BYTES);
         if (!c || !stage) {

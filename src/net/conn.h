@@ -50,6 +50,7 @@ typedef struct rn_conn_limits {
     int32_t frame_bytes_max;   /* socket.request.max.bytes */
     int pending_max;           /* responses in flight before reading pauses */
     int64_t queued_bytes_max;  /* response bytes queued before reading pauses */
+    int32_t conns_max;         /* max.connections: further accepts are closed at once */
 } rn_conn_limits;
 
 struct rn_conn {
