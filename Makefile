@@ -25,17 +25,21 @@ LDFLAGS += -pthread $(SANFLAGS)
 PY      ?= /usr/bin/python3
 
 # One folder per layer; the broker links every layer but the CLI.
-LIB_DIRS  = src/common src/proto src/net src/log src/broker
+LIB_DIRS  = src/common src/proto src/net src/log src/group src/broker
 LIB_SRCS  = $(filter-out src/broker/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/proto_gen.o
 BROKER_LIBS = -lm
+
+# The command-line tool: librdkafka plus src/common (via librunnel.a).
+CLI_SRCS  = $(wildcard src/cli/*.c)
+CLI_OBJS  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 
 SCHEMAS   = $(wildcard schema/*.schema)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all deps run test unit integration test-san clean bench fmt
-all: $(BUILD)/runneld
+all: $(BUILD)/runneld $(BUILD)/runnel
 
 $(BUILD)/gen/proto_gen.c $(BUILD)/gen/proto_gen.h $(BUILD)/gen/proto_roundtrip.c &: tools/gen_proto.py $(SCHEMAS)
 	@mkdir -p $(BUILD)/gen
@@ -55,6 +59,9 @@ $(BUILD)/librunnel.a: $(LIB_OBJS)
 
 $(BUILD)/runneld: $(BUILD)/obj/broker/main.o $(BUILD)/librunnel.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(BROKER_LIBS)
+
+$(BUILD)/runnel: $(CLI_OBJS) $(BUILD)/librunnel.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/librunnel.a -lrdkafka
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/librunnel.a
 	@mkdir -p $(dir $@)

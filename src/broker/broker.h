@@ -156,6 +156,7 @@ struct rn_req {
     rn_req *prev_waiting;
     rn_timer timer;
     uint64_t flush_gen;         /* acks=all: the flusher generation to wait for */
+    void (*on_flushed)(rn_req *req);
 };
 
 /* Starts the response: size placeholder + response header. */
@@ -194,6 +195,25 @@ void rn_handle_delete_topics(rn_req *req);
 void rn_handle_create_partitions(rn_req *req);
 void rn_handle_describe_configs(rn_req *req);
 void rn_handle_describe_cluster(rn_req *req);
+void rn_handle_find_coordinator(rn_req *req);
+void rn_handle_join_group(rn_req *req);
+void rn_handle_sync_group(rn_req *req);
+void rn_handle_heartbeat(rn_req *req);
+void rn_handle_leave_group(rn_req *req);
+void rn_handle_offset_commit(rn_req *req);
+void rn_handle_offset_fetch(rn_req *req);
+void rn_handle_describe_groups(rn_req *req);
+void rn_handle_list_groups(rn_req *req);
+void rn_handle_delete_groups(rn_req *req);
+void rn_handle_offset_delete(rn_req *req);
+void rn_handle_offset_for_leader_epoch(rn_req *req);
+
+/* groups.c: creates and loads __consumer_offsets, starts the coordinator. */
+int rn_groups_start(void);
+/* groups.c: answers this worker's JoinGroup/SyncGroup requests the coordinator completed. */
+void rn_groups_answer_done(rn_worker *w);
+/* Internal topics (__consumer_offsets) are flagged in Metadata. */
+int rn_topic_is_internal(const char *name);
 
 /* Dispatch table lookup (server.c): NULL when the API has no handler. */
 typedef void (*rn_handler_fn)(rn_req *req);
@@ -214,6 +234,9 @@ struct rn_worker {
     int nfetch_waiting;
     atomic_int fetch_dirty;     /* an append happened since the last evaluation */
     int draining;               /* shutdown has begun on this loop */
+    /* JoinGroup/SyncGroup answers completed by the coordinator (groups.c) */
+    pthread_mutex_t group_done_mu;
+    rn_req *group_done_head;
     rn_timer drain_timer;
     int64_t drain_give_up_ms;
 };
@@ -233,8 +256,11 @@ uint64_t rn_flusher_enqueue(rn_partition *p);
 uint64_t rn_flusher_done(void);
 /* Removes p from the queue (topic deletion, under the topics write lock). */
 void rn_flusher_forget(rn_partition *p);
-/* produce.c: answers this worker's acks=all requests whose generation is done. */
-void rn_produce_flush_done(rn_worker *w);
+/* Answers through on_flushed(req) once flusher generation `gen` is done
+ * (at once when it already is). The request is parked on its worker until then. */
+void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req));
+/* Runs on_flushed for this worker's parked requests whose generation is done. */
+void rn_flush_waiters_done(rn_worker *w);
 
 /* Small helpers shared by handlers. */
 rn_str rn_arena_str(rn_arena *a, const char *s);

@@ -25,6 +25,7 @@
 #include "broker/server.h"
 #include "common/clock.h"
 #include "common/rlog.h"
+#include "group/group.h"
 
 #define CLEAN_SHUTDOWN_FILE ".runnel_cleanshutdown"
 
@@ -196,7 +197,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits this; main waits below */
 
-    if (rn_flusher_start() < 0 || rn_server_start() < 0) {
+    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_server_start() < 0) {
         rn_error("start-up failed");
         return 1;
     }
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     rn_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rn_server_stop();
+    rn_group_stop();
     rn_flusher_stop();
     rn_topics_close_all();
     int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -22,7 +22,7 @@ static int fill_topic(rn_req *req, rn_MetadataResponse_MetadataResponseTopic *mt
     mt->ErrorCode = RN_ERR_NONE;
     mt->Name = rn_arena_str(&req->arena, t->name);
     mt->TopicId = t->id;
-    mt->IsInternal = 0;
+    mt->IsInternal = (int8_t)rn_topic_is_internal(t->name);
     mt->Partitions = RN_ALLOC(req, rn_MetadataResponse_MetadataResponsePartition, t->npartitions);
     if (!mt->Partitions)
         return -1;

@@ -94,20 +94,28 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
     }
 }
 
-static void flush_list_remove(rn_worker *w, rn_req *req)
+/* The flusher's round covering this request is done. A failed sync turns
+ * the partition's answer into a storage error: the data may not be on
+ * disk, so it must not be acknowledged. */
+static void produce_flushed(rn_req *req)
 {
-    if (req->prev_waiting)
-        req->prev_waiting->next_waiting = req->next_waiting;
-    else
-        w->flush_head = req->next_waiting;
-    if (req->next_waiting)
-        req->next_waiting->prev_waiting = req->prev_waiting;
-    else
-        w->flush_tail = req->prev_waiting;
-    req->next_waiting = req->prev_waiting = NULL;
+    produce_pending *pp = req->pending;
+    rn_topics_rdlock();
+    for (int32_t i = 0; i < pp->rs.Responses_count; i++) {
+        rn_ProduceResponse_TopicProduceResponse *tr = &pp->rs.Responses[i];
+        rn_topic *t = rn_topic_find(tr->Name);
+        for (int32_t j = 0; j < tr->PartitionResponses_count; j++) {
+            rn_ProduceResponse_PartitionProduceResponse *pr = &tr->PartitionResponses[j];
+            rn_partition *p = rn_partition_find(t, pr->Index);
+            if (pr->ErrorCode == RN_ERR_NONE && (!p || atomic_load(&p->storage_error))) {
+                pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
+                pr->BaseOffset = -1;
+            }
+        }
+    }
+    rn_topics_unlock();
+    RN_RESPOND(req, Produce, &pp->rs);
 }
-
-static void cancel_flush_wait(rn_req *req) { flush_list_remove(req->worker, req); }
 
 void rn_handle_produce(rn_req *req)
 {
@@ -177,43 +185,8 @@ void rn_handle_produce(rn_req *req)
         RN_RESPOND(req, Produce, rs);
         return;
     }
-    /* Park until the flusher's round req->flush_gen completes. Requests on
-     * one worker get non-decreasing generations, so the list stays sorted. */
-    rn_worker *w = req->worker;
     req->pending = pp;
-    req->cancel = cancel_flush_wait;
-    req->prev_waiting = w->flush_tail;
-    req->next_waiting = NULL;
-    if (w->flush_tail)
-        w->flush_tail->next_waiting = req;
-    else
-        w->flush_head = req;
-    w->flush_tail = req;
+    rn_req_wait_flush(req, req->flush_gen, produce_flushed);
 }
 
-void rn_produce_flush_done(rn_worker *w)
-{
-    uint64_t done = rn_flusher_done();
-    while (w->flush_head && w->flush_head->flush_gen <= done) {
-        rn_req *req = w->flush_head;
-        flush_list_remove(w, req);
-        produce_pending *pp = req->pending;
-        /* A failed sync turns the partition's answer into a storage error:
-         * the data may not be on disk, so it must not be acknowledged. */
-        rn_topics_rdlock();
-        for (int32_t i = 0; i < pp->rs.Responses_count; i++) {
-            rn_ProduceResponse_TopicProduceResponse *tr = &pp->rs.Responses[i];
-            rn_topic *t = rn_topic_find(tr->Name);
-            for (int32_t j = 0; j < tr->PartitionResponses_count; j++) {
-                rn_ProduceResponse_PartitionProduceResponse *pr = &tr->PartitionResponses[j];
-                rn_partition *p = rn_partition_find(t, pr->Index);
-                if (pr->ErrorCode == RN_ERR_NONE && (!p || atomic_load(&p->storage_error))) {
-                    pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
-                    pr->BaseOffset = -1;
-                }
-            }
-        }
-        rn_topics_unlock();
-        RN_RESPOND(req, Produce, &pp->rs);
-    }
-}
+

@@ -44,6 +44,18 @@ static const struct {
     {RN_API_DescribeConfigs, rn_handle_describe_configs},
     {RN_API_CreatePartitions, rn_handle_create_partitions},
     {RN_API_DescribeCluster, rn_handle_describe_cluster},
+    {RN_API_FindCoordinator, rn_handle_find_coordinator},
+    {RN_API_JoinGroup, rn_handle_join_group},
+    {RN_API_SyncGroup, rn_handle_sync_group},
+    {RN_API_Heartbeat, rn_handle_heartbeat},
+    {RN_API_LeaveGroup, rn_handle_leave_group},
+    {RN_API_OffsetCommit, rn_handle_offset_commit},
+    {RN_API_OffsetFetch, rn_handle_offset_fetch},
+    {RN_API_DescribeGroups, rn_handle_describe_groups},
+    {RN_API_ListGroups, rn_handle_list_groups},
+    {RN_API_DeleteGroups, rn_handle_delete_groups},
+    {RN_API_OffsetDelete, rn_handle_offset_delete},
+    {RN_API_OffsetForLeaderEpoch, rn_handle_offset_for_leader_epoch},
 };
 
 rn_handler_fn rn_handler_for(int16_t api_key)
@@ -160,6 +172,55 @@ static void on_close(rn_conn *c) { (void)c; }
 static const rn_conn_ops conn_ops = {.on_frame = on_frame, .on_close = on_close};
 static rn_conn_limits conn_limits;
 
+/* ---- waiting for the flusher ---- */
+
+static void flush_list_remove(rn_worker *w, rn_req *req)
+{
+    if (req->prev_waiting)
+        req->prev_waiting->next_waiting = req->next_waiting;
+    else
+        w->flush_head = req->next_waiting;
+    if (req->next_waiting)
+        req->next_waiting->prev_waiting = req->prev_waiting;
+    else
+        w->flush_tail = req->prev_waiting;
+    req->next_waiting = req->prev_waiting = NULL;
+}
+
+static void cancel_flush_wait(rn_req *req) { flush_list_remove(req->worker, req); }
+
+void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req))
+{
+    if (gen <= rn_flusher_done()) {
+        on_flushed(req);
+        return;
+    }
+    /* Requests on one worker get non-decreasing generations, so the list
+     * stays sorted and rn_flush_waiters_done answers from the head. */
+    rn_worker *w = req->worker;
+    req->flush_gen = gen;
+    req->on_flushed = on_flushed;
+    req->cancel = cancel_flush_wait;
+    req->prev_waiting = w->flush_tail;
+    req->next_waiting = NULL;
+    if (w->flush_tail)
+        w->flush_tail->next_waiting = req;
+    else
+        w->flush_head = req;
+    w->flush_tail = req;
+}
+
+void rn_flush_waiters_done(rn_worker *w)
+{
+    uint64_t done = rn_flusher_done();
+    while (w->flush_head && w->flush_head->flush_gen <= done) {
+        rn_req *req = w->flush_head;
+        flush_list_remove(w, req);
+        req->cancel = NULL;
+        req->on_flushed(req); /* answers; may close connections, whose requests unlink themselves */
+    }
+}
+
 /* ---- ApiVersions ---- */
 
 void rn_handle_api_versions(rn_req *req)
@@ -220,7 +281,8 @@ static void start_drain(rn_worker *w);
 static void on_wake(rn_loop *loop)
 {
     rn_worker *w = loop->owner;
-    rn_produce_flush_done(w);
+    rn_flush_waiters_done(w);
+    rn_groups_answer_done(w);
     if (atomic_exchange(&w->fetch_dirty, 0))
         rn_fetch_wake(w, 0);
     if (atomic_load(&rn_g.shutting_down) && !w->draining) {
@@ -259,6 +321,7 @@ int rn_server_start(void)
         if (!w)
             return -ENOMEM;
         w->id = i;
+        pthread_mutex_init(&w->group_done_mu, NULL);
         int rc = rn_loop_init(&w->loop, i);
         if (rc < 0)
             return rc;
@@ -308,7 +371,8 @@ static void drain_fire(rn_loop *loop, rn_timer *t)
         w->listener = NULL;
     }
     rn_fetch_wake(w, 1);
-    rn_produce_flush_done(w);
+    rn_flush_waiters_done(w);
+    rn_groups_answer_done(w);
     int left = rn_conn_close_idle(loop);
     if (left == 0) {
         rn_loop_stop(loop);

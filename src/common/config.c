@@ -165,7 +165,17 @@ static const cfg_key keys[] = {
     {"transaction.state.log.min.isr", T_INT, FIELD(transaction_state_log_min_isr), "2", 1, INT32_MAX, NULL, NULL,
      K_NOT_ACTED, "min.insync.replicas of __transaction_state"},
     {"group.initial.rebalance.delay.ms", T_INT, FIELD(group_initial_rebalance_delay_ms), "3000", 0, INT32_MAX, NULL,
-     NULL, K_NOT_ACTED, "How long a new group waits for more members before its first rebalance, in ms"},
+     NULL, 0, "How long a new group waits for more members before its first rebalance, in ms"},
+    {"group.min.session.timeout.ms", T_INT, FIELD(group_min_session_timeout_ms), "6000", 0, INT32_MAX, NULL, NULL, 0,
+     "Shortest session timeout a group member may ask for, in ms"},
+    {"group.max.session.timeout.ms", T_INT, FIELD(group_max_session_timeout_ms), "1800000", 0, INT32_MAX, NULL, NULL,
+     0, "Longest session timeout a group member may ask for, in ms"},
+    {"group.max.size", T_INT, FIELD(group_max_size), "2147483647", 1, INT32_MAX, NULL, NULL, 0,
+     "Most members one consumer group may have"},
+    {"offsets.topic.num.partitions", T_INT, FIELD(offsets_topic_num_partitions), "50", 1, 100000, NULL, NULL, 0,
+     "Partitions of __consumer_offsets (fixed once the topic exists)"},
+    {"offsets.retention.minutes", T_INT, FIELD(offsets_retention_minutes), "10080", 1, INT32_MAX, NULL, NULL, 0,
+     "How long committed offsets of an empty group are kept, in minutes"},
 };
 
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))

@@ -68,6 +68,11 @@ typedef struct rn_config {
     int16_t transaction_state_log_replication_factor; /* transaction.state.log.replication.factor, default 3 */
     int32_t transaction_state_log_min_isr; /* transaction.state.log.min.isr, default 2 */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, default 3000 */
+    int32_t group_min_session_timeout_ms;    /* group.min.session.timeout.ms, default 6000 */
+    int32_t group_max_session_timeout_ms;    /* group.max.session.timeout.ms, default 1800000 */
+    int32_t group_max_size;                  /* group.max.size, default 2147483647 */
+    int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions, default 50 */
+    int32_t offsets_retention_minutes;       /* offsets.retention.minutes, default 10080 (7 days) */
     char compression_type[16];           /* compression.type, default "producer" */
 
     /* Private to config.c: 1 when the i-th key of its table was set by the

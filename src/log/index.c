@@ -1,9 +1,21 @@
 /*
  * index.c - a segment's sparse offset index and its time index, kept in
- * memory as arrays and appended to their files with pwrite(2).
+ * memory as arrays (the only copy lookups use) and written whole to their
+ * files, which are open only while being read or written.
  *
- * Layer: src/log. Called by segment.c and log.c with the log's mutex held
- * (or, for writes, by the single appender before it publishes).
+ * Layer: src/log. Called by segment.c and log.c with the log's mutex held,
+ * by the single appender before it publishes, or (rn_*index_store) by the
+ * flusher on a sealed segment whose entries no longer change.
+ *
+ * When the files are written (log.c decides; no fd stays open):
+ *   - a rolled segment's, by the next rn_log_sync() (the flusher), with
+ *     fdatasync, before the recovery point may pass the segment;
+ *   - the active segment's, at rn_log_close(), with fdatasync;
+ *   - a rebuilt segment's, by recovery at open, with fdatasync.
+ * Every write is of a sealed index (its time index ends with the segment's
+ * max timestamp at that moment), .timeindex before .index. While a segment
+ * is active its files are stale or missing; rn_log_open() rebuilds an index
+ * file that is missing, inconsistent, or does not cover the log's end.
  *
  * <base>.index: 8-byte entries, big-endian, Kafka's OffsetIndex format
  *
@@ -35,6 +47,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,6 +57,7 @@
 #define TENTRY_BYTES 12
 #define ENTRIES_MIN 4 /* an index smaller than this is not worth a segment */
 #define ENTRIES_GROW_MIN 64
+#define STORE_CHUNK_ENTRIES 512 /* entries encoded per pwrite when storing */
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -93,37 +107,77 @@ static int grow(void **e, int32_t *cap, int32_t need, size_t sz)
     return 0;
 }
 
-/* Reads a whole index file; *buf_out is malloc'ed (NULL when empty). */
-static int read_file(int fd, int entry_bytes, uint8_t **buf_out, int32_t *n_out)
+/* Reads a whole index file; *buf_out is malloc'ed (NULL when empty).
+ * -ENOENT when there is no file. */
+static int read_file(const char *path, int entry_bytes, uint8_t **buf_out, int32_t *n_out)
 {
     struct stat st;
     *buf_out = NULL;
     *n_out = 0;
-    if (fstat(fd, &st) < 0)
+    int fd = rn_log_io_ops.open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
         return -errno;
-    if (st.st_size % entry_bytes != 0 || st.st_size / entry_bytes > INT32_MAX)
-        return -EINVAL;
+    int rc = 0;
+    uint8_t *buf = NULL;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (st.st_size % entry_bytes != 0 || st.st_size / entry_bytes > INT32_MAX) {
+        rc = -EINVAL;
+        goto out;
+    }
     if (st.st_size == 0)
-        return 0;
-    uint8_t *buf = malloc((size_t)st.st_size);
-    if (!buf)
-        return -ENOMEM;
+        goto out;
+    if (!(buf = malloc((size_t)st.st_size))) {
+        rc = -ENOMEM;
+        goto out;
+    }
     ssize_t got = rn_logio_pread_all(fd, buf, (size_t)st.st_size, 0);
     if (got < 0 || got != st.st_size) {
         free(buf);
-        return got < 0 ? (int)got : -EINVAL;
+        rc = got < 0 ? (int)got : -EINVAL;
+        goto out;
     }
     *buf_out = buf;
     *n_out = (int32_t)(st.st_size / entry_bytes);
-    return 0;
+out:
+    close(fd);
+    return rc;
+}
+
+/* Writes n entries of entry_bytes, encoded by enc in chunks, as the whole
+ * file at path. */
+static int store_file(const char *path, const void *ents, int32_t n, int entry_bytes,
+                      void (*enc)(uint8_t *out, const void *ents, int32_t i), int sync)
+{
+    uint8_t *chunk = NULL;
+    int fd = rn_log_io_ops.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (n > 0 && !(chunk = malloc((size_t)STORE_CHUNK_ENTRIES * (size_t)entry_bytes)))
+        rc = -ENOMEM;
+    for (int32_t i = 0; i < n && rc == 0; i += STORE_CHUNK_ENTRIES) {
+        int32_t k = n - i < STORE_CHUNK_ENTRIES ? n - i : STORE_CHUNK_ENTRIES;
+        for (int32_t j = 0; j < k; j++)
+            enc(chunk + (size_t)j * (size_t)entry_bytes, ents, i + j);
+        rc = rn_logio_pwrite_all(fd, chunk, (size_t)k * (size_t)entry_bytes, (int64_t)i * entry_bytes);
+    }
+    if (rc == 0)
+        rc = rn_logio_ftruncate(fd, (int64_t)n * entry_bytes); /* a longer old file */
+    if (rc == 0 && sync)
+        rc = rn_logio_fdatasync(fd);
+    free(chunk);
+    close(fd);
+    return rc;
 }
 
 /* ---- offset index ---- */
 
-void rn_oindex_init(rn_oindex *ix, int fd, int32_t index_bytes)
+void rn_oindex_init(rn_oindex *ix, int32_t index_bytes)
 {
     memset(ix, 0, sizeof(*ix));
-    ix->fd = fd;
     ix->max = entries_max(index_bytes, OENTRY_BYTES);
 }
 
@@ -132,19 +186,16 @@ void rn_oindex_release(rn_oindex *ix)
     free(ix->e);
     ix->e = NULL;
     ix->n = ix->cap = 0;
-    if (ix->fd >= 0)
-        close(ix->fd);
-    ix->fd = -1;
 }
 
-int rn_oindex_load(rn_oindex *ix, int64_t log_size_bytes, int64_t rel_offset_end)
+int rn_oindex_load(rn_oindex *ix, const char *path, int64_t log_size_bytes, int64_t rel_offset_end)
 {
     uint8_t *buf;
     int32_t n;
-    int rc = read_file(ix->fd, OENTRY_BYTES, &buf, &n);
+    ix->n = 0;
+    int rc = read_file(path, OENTRY_BYTES, &buf, &n);
     if (rc < 0)
         return rc;
-    ix->n = 0;
     if (grow((void **)&ix->e, &ix->cap, n, sizeof(rn_oindex_entry)) < 0) {
         free(buf);
         return -ENOMEM;
@@ -188,31 +239,22 @@ int rn_oindex_reserve(rn_oindex *ix, int32_t k)
     return grow((void **)&ix->e, &ix->cap, (int32_t)need, sizeof(rn_oindex_entry));
 }
 
-int rn_oindex_write(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k)
+static void enc_oentry(uint8_t *out, const void *ents, int32_t i)
 {
-    uint8_t stackbuf[64 * OENTRY_BYTES];
-    uint8_t *buf = stackbuf;
-    if (k <= 0)
-        return 0;
-    if ((size_t)k * OENTRY_BYTES > sizeof(stackbuf) && !(buf = malloc((size_t)k * OENTRY_BYTES)))
-        return -ENOMEM;
-    for (int32_t i = 0; i < k; i++) {
-        put_be32(buf + (size_t)i * OENTRY_BYTES, (uint32_t)ents[i].rel_offset);
-        put_be32(buf + (size_t)i * OENTRY_BYTES + 4, (uint32_t)ents[i].pos);
-    }
-    int64_t at = (int64_t)ix->n * OENTRY_BYTES;
-    int rc = rn_logio_pwrite_all(ix->fd, buf, (size_t)k * OENTRY_BYTES, at);
-    if (rc < 0)
-        (void)rn_logio_ftruncate(ix->fd, at);
-    if (buf != stackbuf)
-        free(buf);
-    return rc;
+    const rn_oindex_entry *en = (const rn_oindex_entry *)ents + i;
+    put_be32(out, (uint32_t)en->rel_offset);
+    put_be32(out + 4, (uint32_t)en->pos);
+}
+
+int rn_oindex_store(const rn_oindex *ix, const char *path, int sync)
+{
+    return store_file(path, ix->e, ix->n, OENTRY_BYTES, enc_oentry, sync);
 }
 
 void rn_oindex_commit(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k)
 {
     for (int32_t i = 0; i < k; i++) {
-        /* Invariant: the file and memory hold the same strictly increasing entries. */
+        /* Invariant: entries strictly increase. */
         assert(ix->n == 0 || (ents[i].rel_offset > ix->e[ix->n - 1].rel_offset &&
                               ents[i].pos > ix->e[ix->n - 1].pos));
         assert(ix->n < ix->cap); /* rn_oindex_reserve() made room */
@@ -220,18 +262,16 @@ void rn_oindex_commit(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k)
     }
 }
 
-int rn_oindex_clear(rn_oindex *ix)
+void rn_oindex_clear(rn_oindex *ix)
 {
     ix->n = 0;
-    return rn_logio_ftruncate(ix->fd, 0);
 }
 
 /* ---- time index ---- */
 
-void rn_tindex_init(rn_tindex *ix, int fd, int32_t index_bytes)
+void rn_tindex_init(rn_tindex *ix, int32_t index_bytes)
 {
     memset(ix, 0, sizeof(*ix));
-    ix->fd = fd;
     ix->max = entries_max(index_bytes, TENTRY_BYTES);
 }
 
@@ -240,19 +280,16 @@ void rn_tindex_release(rn_tindex *ix)
     free(ix->e);
     ix->e = NULL;
     ix->n = ix->cap = 0;
-    if (ix->fd >= 0)
-        close(ix->fd);
-    ix->fd = -1;
 }
 
-int rn_tindex_load(rn_tindex *ix, int64_t rel_offset_end)
+int rn_tindex_load(rn_tindex *ix, const char *path, int64_t rel_offset_end)
 {
     uint8_t *buf;
     int32_t n;
-    int rc = read_file(ix->fd, TENTRY_BYTES, &buf, &n);
+    ix->n = 0;
+    int rc = read_file(path, TENTRY_BYTES, &buf, &n);
     if (rc < 0)
         return rc;
-    ix->n = 0;
     if (grow((void **)&ix->e, &ix->cap, n, sizeof(rn_tindex_entry)) < 0) {
         free(buf);
         return -ENOMEM;
@@ -295,25 +332,16 @@ int rn_tindex_reserve(rn_tindex *ix, int32_t k)
     return grow((void **)&ix->e, &ix->cap, (int32_t)need, sizeof(rn_tindex_entry));
 }
 
-int rn_tindex_write(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k)
+static void enc_tentry(uint8_t *out, const void *ents, int32_t i)
 {
-    uint8_t stackbuf[64 * TENTRY_BYTES];
-    uint8_t *buf = stackbuf;
-    if (k <= 0)
-        return 0;
-    if ((size_t)k * TENTRY_BYTES > sizeof(stackbuf) && !(buf = malloc((size_t)k * TENTRY_BYTES)))
-        return -ENOMEM;
-    for (int32_t i = 0; i < k; i++) {
-        put_be64(buf + (size_t)i * TENTRY_BYTES, (uint64_t)ents[i].timestamp);
-        put_be32(buf + (size_t)i * TENTRY_BYTES + 8, (uint32_t)ents[i].rel_offset);
-    }
-    int64_t at = (int64_t)ix->n * TENTRY_BYTES;
-    int rc = rn_logio_pwrite_all(ix->fd, buf, (size_t)k * TENTRY_BYTES, at);
-    if (rc < 0)
-        (void)rn_logio_ftruncate(ix->fd, at);
-    if (buf != stackbuf)
-        free(buf);
-    return rc;
+    const rn_tindex_entry *en = (const rn_tindex_entry *)ents + i;
+    put_be64(out, (uint64_t)en->timestamp);
+    put_be32(out + 8, (uint32_t)en->rel_offset);
+}
+
+int rn_tindex_store(const rn_tindex *ix, const char *path, int sync)
+{
+    return store_file(path, ix->e, ix->n, TENTRY_BYTES, enc_tentry, sync);
 }
 
 void rn_tindex_commit(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k)
@@ -326,8 +354,7 @@ void rn_tindex_commit(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k)
     }
 }
 
-int rn_tindex_clear(rn_tindex *ix)
+void rn_tindex_clear(rn_tindex *ix)
 {
     ix->n = 0;
-    return rn_logio_ftruncate(ix->fd, 0);
 }

@@ -13,18 +13,44 @@
  *   1     "0"         version
  *   2     "<offset>"  decimal: every offset below it is on stable storage
  *
+ * Index files (formats in index.c): each segment keeps only its .log open.
+ * The indexes live in memory; their files are written whole, never by the
+ * appender:
+ *   - roll() seals the old segment's time index in memory and sets
+ *     index_pending; the next rn_log_sync() (the flusher) writes both files
+ *     and fdatasyncs them, and fsyncs the folder, before it advances the
+ *     recovery point. If that fails (say EMFILE or ENOSPC) the segment
+ *     stays pending (and dirty) for the next sync, and the recovery point
+ *     stays where it was; the sync still reports the data durable, which
+ *     it is (a .log fdatasync failure is another matter: invariant 5).
+ *   - rn_log_close() seals the active segment and does the same for it.
+ *   - recovery at open writes and syncs the rebuilt files itself.
+ * The active segment's files are therefore stale or missing until close;
+ * after a crash it is always recovered, and at any open a missing,
+ * inconsistent or short index is rebuilt (rn_segment_load_indexes).
+ * After an unclean shutdown, segment i is trusted (not recovered) only if
+ * the next one's base < the checkpointed recovery point: the recovery
+ * point passed a record of segment i+1, so a sync ran after i was rolled
+ * and wrote its index files. (A sync that ran just before the roll can
+ * leave the recovery point equal to the next base, with i's files unwritten.)
+ *
  * Locks, always taken in this order:
- *   sync_mu    one rn_log_sync() at a time; held across fdatasync
+ *   sync_mu    one rn_log_sync() at a time; held across fdatasync and the
+ *              index file writes of sealed segments
  *   append_mu  one appender at a time; held across the write(2)
  *   mu         the segment array and everything readers look at: sizes,
- *              offsets, index arrays, the dirty list. Never held across
- *              fdatasync; held across pwrite only for a roll's index entry.
+ *              offsets, index arrays, the dirty list, index_pending. Never
+ *              held across fdatasync or pwrite; a roll creates the new
+ *              segment's .log under it.
  *
  * Invariants:
  *   1. nsegs >= 1; segs[] is sorted by base offset; segs[nsegs-1] is active.
  *   2. Readers never look past a segment's `size`; bytes past it in the
  *      file are an append in progress (or one that failed and is cut off).
- *   3. Every segment written since the last sync is on dirty[] (with a ref).
+ *   3. Every segment written since the last sync, and every segment with
+ *      index_pending, is on dirty[] (with a ref).
+ *   6. A segment with index_pending is sealed: its index arrays no longer
+ *      change, so the flusher reads them without mu.
  *   4. start_offset <= recovery_point <= next_offset.
  *   5. After an fdatasync error `failed` is set for good: the page cache may
  *      have dropped the dirty pages, so a later fdatasync proving nothing,
@@ -76,6 +102,7 @@ struct rn_log {
     int32_t dirty_cap;
     int dir_dirty; /* files were created or removed since the last sync */
     int failed;    /* negative errno of a failed fdatasync, or 0 */
+    int32_t index_rebuilds; /* segments recovered at open (set before it returns) */
 
     /* guarded by sync_mu */
     int64_t ckpt_offset; /* recovery point in the file; -1 before the first write */
@@ -256,23 +283,19 @@ static int list_segments(const char *dir, int64_t **bases_out, int32_t *n_out)
 static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int recover, int *truncated)
 {
     rn_segment *seg;
-    int missing = 0;
-    int rc = rn_segment_open(log->dir, bases[i], &log->cfg, &seg, &missing);
+    int rc = rn_segment_open(log->dir, bases[i], &log->cfg, &seg);
     if (rc < 0) {
         rn_error("log: %s: cannot open segment %020" PRId64 ": %s", log->dir, bases[i], strerror(-rc));
         return rc;
     }
     log->segs[log->nsegs++] = seg;
     int64_t bound = i + 1 < n ? bases[i + 1] : INT64_MAX;
-    if (missing) {
-        rn_warn("log: %s: index missing, rebuilding", seg->path);
-        recover = 1;
-    }
     if (!recover) {
         rc = rn_segment_load_indexes(seg, bound);
-        if (rc == 0 && bound == INT64_MAX)
-            rc = rn_segment_scan_tail(seg);
-        if (rc == -EINVAL) {
+        if (rc == -ENOENT) {
+            rn_warn("log: %s: index missing, rebuilding", seg->path);
+            recover = 1;
+        } else if (rc == -EINVAL) {
             rn_warn("log: %s: index inconsistent with the log, rebuilding", seg->path);
             recover = 1;
         } else if (rc < 0) {
@@ -285,6 +308,8 @@ static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int
             rn_error("log: %s: recovery failed: %s", seg->path, strerror(-rc));
             return rc;
         }
+        log->index_rebuilds++;
+        log->dir_dirty = 1; /* the index files may be new */
         *truncated = cut > 0;
     }
     return 0;
@@ -316,8 +341,9 @@ static int load_segments(rn_log *log, int clean_shutdown)
         goto out;
     int64_t rp = clean_shutdown ? INT64_MAX : checkpoint_read(log->dir);
     for (int32_t i = 0; i < n; i++) {
-        /* Unclean: recover the segment holding the recovery point and all after it. */
-        int recover = !clean_shutdown && (i + 1 == n || bases[i + 1] > rp);
+        /* Unclean: trust only segments the recovery point has passed
+         * (see "Index files" above); recover the rest. */
+        int recover = !clean_shutdown && (i + 1 == n || bases[i + 1] >= rp);
         int truncated = 0;
         if ((rc = open_one(log, bases, n, i, recover, &truncated)) < 0)
             goto out;
@@ -412,10 +438,12 @@ static int roll(rn_log *log)
     if ((rc = grow_ptrs(&log->segs, &log->segs_cap, log->nsegs + 1)) < 0 ||
         (rc = grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 2)) < 0)
         return rc;
-    /* Kafka writes the segment's final max timestamp into its time index on roll. */
+    /* Kafka writes the segment's final max timestamp into its time index on
+     * roll; the flusher writes the sealed index files (no I/O here). */
     if ((rc = rn_segment_seal_time_index(old)) < 0)
         return rc;
     mark_dirty(log, old);
+    old->index_pending = 1;
     if ((rc = rn_segment_create(log->dir, log->next_offset, &log->cfg, &seg)) < 0)
         return rc;
     log->segs[log->nsegs++] = seg;
@@ -531,10 +559,8 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
     }
     assert(next == base + records && c.size == start_size + (int64_t)len);
 
+    /* Only the .log is written: the index entries go to memory below. */
     rc = rn_logio_pwrite_all(seg->ref.fd, batches, len, start_size);
-    if (rc == 0 && (rc = rn_oindex_write(&seg->oidx, log->oscratch, no)) == 0 &&
-        (rc = rn_tindex_write(&seg->tidx, log->tscratch, nt)) < 0)
-        (void)rn_logio_ftruncate(seg->oidx.fd, (int64_t)seg->oidx.n * 8);
     if (rc < 0) {
         int trc = rn_logio_ftruncate(seg->ref.fd, start_size);
         rn_warn("log: %s: append of %zu bytes failed: %s", log->dir, len, strerror(-rc));
@@ -679,6 +705,14 @@ int64_t rn_log_recovery_point(rn_log *log)
     return v;
 }
 
+int32_t rn_log_index_rebuilds(rn_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    int32_t v = log->index_rebuilds;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
 int64_t rn_log_size_bytes(rn_log *log)
 {
     pthread_mutex_lock(&log->mu);
@@ -741,6 +775,12 @@ void rn_log_max_timestamp(rn_log *log, int64_t *timestamp_out, int64_t *offset_o
 
 /* ---- sync ---- */
 
+typedef struct sync_item {
+    rn_segment *seg; /* holds the dirty list's reference */
+    int store;       /* index_pending was set: write its index files */
+    int stored;      /* and that worked */
+} sync_item;
+
 static int64_t log_sync(rn_log *log, int force_checkpoint)
 {
     pthread_mutex_lock(&log->sync_mu);
@@ -748,13 +788,16 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
     int64_t rc = log->failed, end = log->next_offset;
     int32_t n = log->ndirty;
     int dir = log->dir_dirty;
-    rn_segment **segs = NULL;
-    if (rc == 0 && n > 0 && !(segs = malloc((size_t)n * sizeof(*segs))))
+    sync_item *items = NULL;
+    if (rc == 0 && n > 0 && !(items = calloc((size_t)n, sizeof(*items))))
         rc = -ENOMEM;
     if (rc == 0) {
         for (int32_t i = 0; i < n; i++) {
-            segs[i] = log->dirty[i]; /* the list's ref moves to segs[] */
-            segs[i]->dirty = 0;
+            rn_segment *seg = log->dirty[i];
+            items[i].seg = seg; /* the list's ref moves to items[] */
+            items[i].store = seg->index_pending;
+            seg->dirty = 0;
+            seg->index_pending = 0;
         }
         log->ndirty = 0;
         log->dir_dirty = 0;
@@ -765,26 +808,53 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
         return rc;
     }
 
-    for (int32_t i = 0; i < n && rc == 0; i++)
-        rc = rn_segment_sync(segs[i]);
-    if (rc == 0 && dir)
-        rc = fsync_dir(log->dir);
-    for (int32_t i = 0; i < n; i++)
-        rn_segment_drop(segs[i]);
-    free(segs);
+    /* A failed fdatasync of a .log is fatal (invariant 5); a failed index
+     * write is not: the files are removed (rebuilt at open if it comes to
+     * that), the segment is retried by the next sync, and only the
+     * recovery point waits. */
+    int irc = 0, stored = 0;
+    for (int32_t i = 0; i < n && rc == 0; i++) {
+        rc = rn_segment_sync(items[i].seg);
+        if (rc == 0 && items[i].store) {
+            int r = rn_segment_store_indexes(items[i].seg, 1);
+            if (r == 0)
+                items[i].stored = stored = 1;
+            else if (irc == 0)
+                irc = r;
+        }
+    }
+    if (rc == 0 && (dir || stored))
+        rc = fsync_dir(log->dir); /* new segment files, new index files */
 
     pthread_mutex_lock(&log->mu);
     if (rc < 0) {
         rn_error("log: %s: fdatasync failed, log refuses writes until reopened: %s", log->dir,
                  strerror((int)-rc));
         log->failed = (int)rc;
+    } else if (irc < 0) {
+        /* No progress: the recovery point must not pass a segment whose
+         * index files are not on disk. Put the unwritten ones back. */
+        for (int32_t i = 0; i < n; i++) {
+            rn_segment *seg = items[i].seg;
+            if (!items[i].store || items[i].stored)
+                continue;
+            if (grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1) < 0) {
+                log->failed = -ENOMEM;
+                break;
+            }
+            seg->index_pending = 1;
+            mark_dirty(log, seg);
+        }
     } else if (end > log->recovery_point) {
         log->recovery_point = end;
     }
     int64_t rp = log->recovery_point;
     pthread_mutex_unlock(&log->mu);
+    for (int32_t i = 0; i < n; i++)
+        rn_segment_drop(items[i].seg);
+    free(items);
 
-    if (rc == 0 && rp != log->ckpt_offset &&
+    if (rc == 0 && irc == 0 && rp != log->ckpt_offset &&
         (force_checkpoint || log->ckpt_offset < 0 || rn_mono_ms() - log->ckpt_mono_ms >= CHECKPOINT_INTERVAL_MS)) {
         if (checkpoint_write(log->dir, rp) == 0) {
             log->ckpt_offset = rp;
@@ -827,9 +897,13 @@ void rn_log_close(rn_log *log)
         return;
     pthread_mutex_lock(&log->mu);
     rn_segment *seg = active(log);
+    /* The last sync writes the active segment's index files too (sealed:
+     * no appender may run any more). Left unwritten, they are rebuilt. */
     if (!log->failed && grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1) == 0 &&
-        rn_segment_seal_time_index(seg) == 0)
+        rn_segment_seal_time_index(seg) == 0) {
         mark_dirty(log, seg);
+        seg->index_pending = 1;
+    }
     pthread_mutex_unlock(&log->mu);
     int64_t rc = log_sync(log, 1);
     if (rc < 0)

@@ -18,6 +18,10 @@
  * rn_log_sync() (fdatasync) runs on the flusher thread and does not hold
  * the mutex while it syncs.
  *
+ * Files: one open fd per segment (its .log), so a broker's partitions and
+ * connections fit its fd limit; index files are opened only to be read at
+ * open or written whole after a roll (by rn_log_sync) and at close.
+ *
  * Errors: operating errors are negative errno values (-EIO, -ENOSPC, ...).
  */
 #ifndef RN_LOG_LOG_H
@@ -43,8 +47,9 @@ typedef struct rn_log_config {
  * rebuilt in any case. Returns 0 and *out, or a negative errno. */
 int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out);
 
-/* Syncs, writes the recovery-point checkpoint, closes files, frees. Readers
- * still holding segment references keep those files open until they drop them. */
+/* Syncs, writes every index file not yet written (the active segment's) and
+ * the recovery-point checkpoint, closes files, frees. Readers still holding
+ * segment references keep those files open until they drop them. */
 void rn_log_close(rn_log *log);
 
 /* Closes and removes the folder and everything in it (topic deletion). */
@@ -88,14 +93,22 @@ void rn_log_max_timestamp(rn_log *log, int64_t *timestamp_out, int64_t *offset_o
  * that late. */
 int rn_log_offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t *timestamp_out);
 
-/* fdatasync()s every segment written since the last sync and advances the
- * recovery point (written to the checkpoint file lazily, at least at close).
- * Returns the offset up to which data is durable (exclusive), or a negative
- * errno. */
+/* fdatasync()s every segment written since the last sync, writes and
+ * syncs the index files of segments rolled since then (only the .log of a
+ * segment stays open; the indexes live in memory), and advances the
+ * recovery point (written to the checkpoint file lazily, at least at
+ * close). Returns the offset up to which data is durable (exclusive), or a
+ * negative errno when an fdatasync of data failed (the log then refuses
+ * writes until reopened). An index file that cannot be written is retried
+ * by the next call; until then the recovery point does not advance, but
+ * the data is reported durable all the same. */
 int64_t rn_log_sync(rn_log *log);
 
-/* Offsets below it are on stable storage (what the last successful
- * rn_log_sync() returned, or the end offset right after open). */
+/* Offsets below it are on stable storage and, for every segment below it,
+ * so are the index files (what the last rn_log_sync() that wrote all its
+ * index files returned, or the end offset right after open). After an
+ * unclean shutdown, segments that end below the checkpointed value are
+ * trusted as they are. */
 int64_t rn_log_recovery_point(rn_log *log);
 
 /* Bytes on disk in all segments (for DescribeLogDirs / metrics). */

@@ -88,33 +88,43 @@ typedef struct rn_tindex_entry {
     int32_t rel_offset; /* last offset of the first batch that carried it - base */
 } rn_tindex_entry;
 
+/* The in-memory index is the index: lookups never read the files. A file
+ * holds a copy written whole by rn_*index_store() (see index.c for when). */
 typedef struct rn_oindex {
-    int fd;
     rn_oindex_entry *e;
-    int32_t n;   /* entries in memory == entries in the file */
+    int32_t n;   /* entries */
     int32_t cap; /* allocated */
     int32_t max; /* segment_index_bytes / 8: full at max */
 } rn_oindex;
 
 typedef struct rn_tindex {
-    int fd;
     rn_tindex_entry *e;
     int32_t n;
     int32_t cap;
     int32_t max; /* segment_index_bytes / 12; the last slot is kept for the roll entry */
 } rn_tindex;
 
-void rn_oindex_init(rn_oindex *ix, int fd, int32_t index_bytes);
-void rn_tindex_init(rn_tindex *ix, int fd, int32_t index_bytes);
-void rn_oindex_release(rn_oindex *ix); /* frees memory; closes fd */
+void rn_oindex_init(rn_oindex *ix, int32_t index_bytes);
+void rn_tindex_init(rn_tindex *ix, int32_t index_bytes);
+void rn_oindex_release(rn_oindex *ix); /* frees memory */
 void rn_tindex_release(rn_tindex *ix);
 
-/* Loads the index file into memory and checks it against the segment:
- * whole entries, increasing offsets/positions/timestamps, offsets below
- * rel_offset_end, positions below log_size_bytes. 0, -EINVAL when the file
- * is inconsistent (the caller rebuilds it), or another negative errno. */
-int rn_oindex_load(rn_oindex *ix, int64_t log_size_bytes, int64_t rel_offset_end);
-int rn_tindex_load(rn_tindex *ix, int64_t rel_offset_end);
+/* Reads the index file at path (opened and closed here) into memory and
+ * checks it against the segment: whole entries, increasing
+ * offsets/positions/timestamps, offsets below rel_offset_end, positions
+ * below log_size_bytes. 0, -ENOENT when the file does not exist, -EINVAL
+ * when it is inconsistent (the caller rebuilds it), or another negative
+ * errno. On error the index is left empty. */
+int rn_oindex_load(rn_oindex *ix, const char *path, int64_t log_size_bytes, int64_t rel_offset_end);
+int rn_tindex_load(rn_tindex *ix, const char *path, int64_t rel_offset_end);
+
+/* Writes the whole index to path: open (creating), pwrite every entry,
+ * ftruncate to exactly n entries, fdatasync when sync, close. 0 or a
+ * negative errno (the file may then hold anything; see
+ * rn_segment_store_indexes). Reads the entries without locking: the caller
+ * makes sure nobody changes them meanwhile. */
+int rn_oindex_store(const rn_oindex *ix, const char *path, int sync);
+int rn_tindex_store(const rn_tindex *ix, const char *path, int sync);
 
 /* Position of a batch at or before the batch holding rel_offset (0 when no
  * entry is small enough). */
@@ -125,21 +135,17 @@ const rn_tindex_entry *rn_tindex_lookup(const rn_tindex *ix, int64_t ts);
 /* Grows memory so that k more entries fit (never past max). 0 or -ENOMEM. */
 int rn_oindex_reserve(rn_oindex *ix, int32_t k);
 int rn_tindex_reserve(rn_tindex *ix, int32_t k);
-/* Writes k entries after the n present, with one pwrite, without changing
- * memory; then rn_*index_commit() publishes them. On error the file is
- * truncated back to n entries. */
-int rn_oindex_write(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k);
-int rn_tindex_write(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k);
+/* Appends k entries after the n present (room made by rn_*index_reserve). */
 void rn_oindex_commit(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k);
 void rn_tindex_commit(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k);
-/* Drops every entry (memory and file). */
-int rn_oindex_clear(rn_oindex *ix);
-int rn_tindex_clear(rn_tindex *ix);
+/* Drops every entry (memory only). */
+void rn_oindex_clear(rn_oindex *ix);
+void rn_tindex_clear(rn_tindex *ix);
 
 /* ---- segments (segment.c) ---- */
 
 typedef struct rn_segment {
-    rn_fileref ref;            /* .log fd; the last drop closes all and frees */
+    rn_fileref ref;            /* .log fd, the segment's only open file; the last drop closes it and frees */
     int64_t base_offset;
     int64_t size;              /* committed bytes of .log: readers never go past it */
     int64_t next_offset;       /* one past the last offset in it (base when empty) */
@@ -149,6 +155,8 @@ typedef struct rn_segment {
     rn_oindex oidx;
     rn_tindex tidx;
     int dirty;                 /* on the log's dirty list (written since the last sync) */
+    int index_pending;         /* sealed (rolled, or closing) and its index files not yet
+                                * written and synced: the next sync does it */
     char *path;                /* "<dir>/<20-digit base>" without extension */
 } rn_segment;
 
@@ -179,12 +187,11 @@ void rn_seg_cursor_commit(rn_segment *seg, const rn_seg_cursor *c);
 /* True when the segment cannot take another index entry (time for a roll). */
 int rn_segment_indexes_full(const rn_segment *seg);
 
-/* Creates a new, empty segment (files truncated). */
+/* Creates a new, empty segment: .log truncated, index files of an earlier
+ * segment at that base removed (they are written when it is sealed). */
 int rn_segment_create(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out);
-/* Opens the files of an existing segment; *index_missing is set when an
- * index file did not exist (it is created empty). Indexes are not loaded. */
-int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out,
-                    int *index_missing);
+/* Opens the .log of an existing segment. Indexes are not loaded. */
+int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out);
 
 static inline void rn_segment_hold(rn_segment *seg)
 {
@@ -195,19 +202,21 @@ static inline void rn_segment_drop(rn_segment *seg)
     rn_fileref_drop(&seg->ref);
 }
 
-/* Loads both indexes; next_offset_bound is the next segment's base (or
- * INT64_MAX for the last). Sets max_ts/max_ts_offset from the time index.
- * 0, or -EINVAL when an index is inconsistent. */
+/* Loads both index files and checks that they cover the log: reads the
+ * batch headers from the last offset index entry's batch to the end of
+ * the file (whole batches, ending at or below next_offset_bound, no
+ * timestamp above the time index's last entry). Sets next_offset,
+ * max_ts/max_ts_offset and bytes_since_index. next_offset_bound is the
+ * next segment's base (or INT64_MAX for the last). 0, -ENOENT when an
+ * index file is missing, -EINVAL when an index is inconsistent with the
+ * log or does not cover its end (the caller rebuilds with
+ * rn_segment_recover), or another negative errno. */
 int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound);
-
-/* For a segment with trusted indexes: reads the batch headers from the
- * last time index entry's batch to the end of the file to find next_offset
- * and the max timestamp. -EINVAL if the tail is not whole batches. */
-int rn_segment_scan_tail(rn_segment *seg);
 
 /* Validates every batch (length, magic, CRC32C, offset continuity),
  * truncates the file at the first bad byte (ftruncate + fdatasync), and
- * rebuilds both indexes. *truncated_bytes_out = bytes cut off. */
+ * rebuilds both indexes, sealed, in memory and in their files; syncs the
+ * .log and the index files. *truncated_bytes_out = bytes cut off. */
 int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *truncated_bytes_out);
 
 /* Reads the header of the batch at pos, which must lie whole below limit.
@@ -223,14 +232,29 @@ int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out
 int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t *offset_out,
                          int64_t *ts_out, int *exact_out);
 
-/* Writes one time index entry with the segment's max timestamp if it is
- * above the last entry (on roll and on close; may use the reserved slot). */
+/* Adds one time index entry (in memory) with the segment's max timestamp
+ * if it is above the last entry (on roll and on close; may use the
+ * reserved slot). 0 or -ENOMEM. */
 int rn_segment_seal_time_index(rn_segment *seg);
 
-/* Removes the segment's three files (the fds stay open for readers). */
+/* Removes the segment's three files (the .log fd stays open for readers). */
 void rn_segment_unlink(rn_segment *seg);
 
-/* fdatasync of .log, .index and .timeindex. */
+/* fdatasync of the .log. */
 int rn_segment_sync(rn_segment *seg);
+
+/* Writes both index files whole from memory (.timeindex first, then
+ * .index), fdatasync'ing each when sync. On failure removes both files, so
+ * that a later open finds them missing and rebuilds rather than trusting a
+ * half-written one; returns the negative errno. The indexes must not change
+ * meanwhile (a sealed segment's never do). */
+int rn_segment_store_indexes(rn_segment *seg, int sync);
+
+/* ---- log.c ---- */
+
+/* Segments whose indexes rn_log_open() rebuilt with rn_segment_recover
+ * (unclean shutdown past the recovery point, or an index missing,
+ * inconsistent or not covering the log). For tests and diagnostics. */
+int32_t rn_log_index_rebuilds(rn_log *log);
 
 #endif

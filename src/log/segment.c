@@ -33,9 +33,14 @@
  *   3. last offset - base offset fits in int32 (the indexes' relative offsets).
  * (2 will relax to "increasing" when compaction leaves gaps.)
  *
+ * Files: only the .log stays open (one fd per segment, so that a broker's
+ * thousands of partitions fit its fd limit). The .index and .timeindex are
+ * read at open and written whole when the segment is sealed (index.c says
+ * when); meanwhile the indexes live in memory.
+ *
  * Lifetime: a segment embeds an rn_fileref; the log holds one reference
  * while the segment is live, each read slice another. The last drop closes
- * the three files and frees the segment.
+ * the .log and frees the segment.
  */
 #include "log/logInt.h"
 
@@ -96,22 +101,17 @@ static char *path_with(const rn_segment *seg, const char *ext, char *buf, size_t
     return buf;
 }
 
-/* Opens one index file; sets *missing when it had to be created. */
-static int open_index(const rn_segment *seg, const char *ext, int truncate, int *missing)
+static void unlink_indexes(const rn_segment *seg)
 {
     char p[4096];
-    path_with(seg, ext, p, sizeof(p));
-    int flags = O_RDWR | O_CLOEXEC | (truncate ? O_CREAT | O_TRUNC : 0);
-    int fd = rn_log_io_ops.open(p, flags, 0644);
-    if (fd < 0 && errno == ENOENT && !truncate) {
-        *missing = 1;
-        fd = rn_log_io_ops.open(p, O_RDWR | O_CLOEXEC | O_CREAT, 0644);
-    }
-    return fd < 0 ? -errno : fd;
+    if (unlink(path_with(seg, ".timeindex", p, sizeof(p))) < 0 && errno != ENOENT)
+        rn_warn("log: cannot remove %s: %s", p, strerror(errno));
+    if (unlink(path_with(seg, ".index", p, sizeof(p))) < 0 && errno != ENOENT)
+        rn_warn("log: cannot remove %s: %s", p, strerror(errno));
 }
 
 static int segment_new(const char *dir, int64_t base_offset, const rn_log_config *cfg, int create,
-                       rn_segment **out, int *index_missing)
+                       rn_segment **out)
 {
     char p[4096];
     int rc, fd;
@@ -131,8 +131,8 @@ static int segment_new(const char *dir, int64_t base_offset, const rn_log_config
     seg->max_ts = -1;
     seg->max_ts_offset = -1;
     seg->ref.fd = -1;
-    rn_oindex_init(&seg->oidx, -1, cfg->segment_index_bytes);
-    rn_tindex_init(&seg->tidx, -1, cfg->segment_index_bytes);
+    rn_oindex_init(&seg->oidx, cfg->segment_index_bytes);
+    rn_tindex_init(&seg->tidx, cfg->segment_index_bytes);
 
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
     if ((fd = rn_log_io_ops.open(path_with(seg, ".log", p, sizeof(p)), flags, 0644)) < 0) {
@@ -140,17 +140,15 @@ static int segment_new(const char *dir, int64_t base_offset, const rn_log_config
         goto free_path;
     }
     seg->ref.fd = fd;
-    if ((rc = open_index(seg, ".index", create, index_missing)) < 0)
-        goto close_files;
-    seg->oidx.fd = rc;
-    if ((rc = open_index(seg, ".timeindex", create, index_missing)) < 0)
-        goto close_files;
-    seg->tidx.fd = rc;
-    if (!create) {
+    if (create) {
+        /* Left by an earlier segment at this base (say, one removed by
+         * recovery): they would describe other bytes. */
+        unlink_indexes(seg);
+    } else {
         struct stat st;
         if (fstat(fd, &st) < 0) {
             rc = -errno;
-            goto close_files;
+            goto close_log;
         }
         seg->size = st.st_size;
     }
@@ -159,9 +157,7 @@ static int segment_new(const char *dir, int64_t base_offset, const rn_log_config
     *out = seg;
     return 0;
 
-close_files:
-    rn_oindex_release(&seg->oidx);
-    rn_tindex_release(&seg->tidx);
+close_log:
     close(fd);
 free_path:
     free(seg->path);
@@ -172,15 +168,12 @@ free_seg:
 
 int rn_segment_create(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out)
 {
-    int missing = 0;
-    return segment_new(dir, base_offset, cfg, 1, out, &missing);
+    return segment_new(dir, base_offset, cfg, 1, out);
 }
 
-int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out,
-                    int *index_missing)
+int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out)
 {
-    *index_missing = 0;
-    return segment_new(dir, base_offset, cfg, 0, out, index_missing);
+    return segment_new(dir, base_offset, cfg, 0, out);
 }
 
 void rn_segment_unlink(rn_segment *seg)
@@ -195,11 +188,21 @@ void rn_segment_unlink(rn_segment *seg)
 
 int rn_segment_sync(rn_segment *seg)
 {
-    int rc = rn_logio_fdatasync(seg->ref.fd);
+    return rn_logio_fdatasync(seg->ref.fd);
+}
+
+int rn_segment_store_indexes(rn_segment *seg, int sync)
+{
+    char p[4096];
+    /* The time index first: a crash between the two leaves a .index no
+     * newer than the .timeindex, which rn_segment_load_indexes relies on. */
+    int rc = rn_tindex_store(&seg->tidx, path_with(seg, ".timeindex", p, sizeof(p)), sync);
     if (rc == 0)
-        rc = rn_logio_fdatasync(seg->oidx.fd);
-    if (rc == 0)
-        rc = rn_logio_fdatasync(seg->tidx.fd);
+        rc = rn_oindex_store(&seg->oidx, path_with(seg, ".index", p, sizeof(p)), sync);
+    if (rc < 0) {
+        rn_warn("log: %s: cannot write indexes: %s", seg->path, strerror(-rc));
+        unlink_indexes(seg); /* missing is rebuilt at open; half-written might not be */
+    }
     return rc;
 }
 
@@ -271,31 +274,11 @@ int rn_segment_seal_time_index(rn_segment *seg)
     rn_tindex_entry te = {seg->max_ts, (int32_t)(seg->max_ts_offset - seg->base_offset)};
     int rc = rn_tindex_reserve(&seg->tidx, 1);
     if (rc == 0)
-        rc = rn_tindex_write(&seg->tidx, &te, 1);
-    if (rc == 0)
         rn_tindex_commit(&seg->tidx, &te, 1);
     return rc;
 }
 
 /* ---- opening an existing segment ---- */
-
-int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound)
-{
-    int64_t rel_end = next_offset_bound == INT64_MAX ? INT64_MAX : next_offset_bound - seg->base_offset;
-    int rc = rn_oindex_load(&seg->oidx, seg->size, rel_end);
-    if (rc == 0)
-        rc = rn_tindex_load(&seg->tidx, rel_end);
-    if (rc < 0)
-        return rc;
-    if (seg->tidx.n > 0) {
-        const rn_tindex_entry *te = &seg->tidx.e[seg->tidx.n - 1];
-        seg->max_ts = te->timestamp;
-        seg->max_ts_offset = seg->base_offset + te->rel_offset;
-    }
-    if (next_offset_bound != INT64_MAX)
-        seg->next_offset = next_offset_bound;
-    return 0;
-}
 
 int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out)
 {
@@ -315,13 +298,22 @@ int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out
     return 1;
 }
 
-int rn_segment_scan_tail(rn_segment *seg)
+/* Reads the batch headers from the last offset index entry's batch to the
+ * end of the file: sets next_offset and max_ts/max_ts_offset; -EINVAL
+ * when the tail is not whole batches or the indexes do not cover it.
+ *
+ * Why the tail from the last .index entry suffices: index files are only
+ * ever written sealed (the time index's last entry holds the max timestamp
+ * of every batch in the file then), the .timeindex no older than the
+ * .index, and the .index's last entry points below the file's size then.
+ * So every batch before that entry's is covered by the time index, and
+ * any batch appended after the files were written lies in the tail. A
+ * tail timestamp above the time index's last entry means the files were
+ * written before the segment's end: rebuild. */
+static int scan_tail(rn_segment *seg)
 {
-    int64_t pos = 0;
-    if (seg->tidx.n > 0)
-        pos = rn_oindex_lookup(&seg->oidx, seg->tidx.e[seg->tidx.n - 1].rel_offset);
-    else if (seg->oidx.n > 0)
-        pos = seg->oidx.e[seg->oidx.n - 1].pos; /* no timestamps: any batch start will do */
+    int64_t pos = seg->oidx.n > 0 ? seg->oidx.e[seg->oidx.n - 1].pos : 0;
+    int64_t tindex_last_ts = seg->tidx.n > 0 ? seg->tidx.e[seg->tidx.n - 1].timestamp : -1;
     seg->next_offset = seg->base_offset;
     for (;;) {
         rn_seg_batch b;
@@ -331,20 +323,44 @@ int rn_segment_scan_tail(rn_segment *seg)
         if (rc == 0)
             break;
         if (b.magic != 2 || b.last_offset_delta < 0 || b.base_offset < seg->base_offset ||
-            rn_seg_batch_last(&b) - seg->base_offset > INT32_MAX)
+            rn_seg_batch_last(&b) - seg->base_offset > INT32_MAX || b.max_timestamp > tindex_last_ts)
             return -EINVAL;
-        if (b.max_timestamp > seg->max_ts) {
-            seg->max_ts = b.max_timestamp;
-            seg->max_ts_offset = rn_seg_batch_last(&b);
-        }
         seg->next_offset = rn_seg_batch_last(&b) + 1;
         pos += rn_seg_batch_size(&b);
     }
+    seg->bytes_since_index = seg->oidx.n > 0 ? seg->size - seg->oidx.e[seg->oidx.n - 1].pos : seg->size;
     /* The indexes must not point past what the file holds. */
     int64_t rel_end = seg->next_offset - seg->base_offset;
     if ((seg->oidx.n > 0 && seg->oidx.e[seg->oidx.n - 1].rel_offset >= rel_end) ||
         (seg->tidx.n > 0 && seg->tidx.e[seg->tidx.n - 1].rel_offset >= rel_end))
         return -EINVAL;
+    return 0;
+}
+
+int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound)
+{
+    char p[4096];
+    int64_t rel_end = next_offset_bound == INT64_MAX ? INT64_MAX : next_offset_bound - seg->base_offset;
+    int rc = rn_tindex_load(&seg->tidx, path_with(seg, ".timeindex", p, sizeof(p)), rel_end);
+    if (rc == 0)
+        rc = rn_oindex_load(&seg->oidx, path_with(seg, ".index", p, sizeof(p)), seg->size, rel_end);
+    if (rc == 0)
+        rc = scan_tail(seg);
+    if (rc == 0 && seg->next_offset > next_offset_bound)
+        rc = -EINVAL; /* overlaps the next segment */
+    if (rc < 0) {
+        rn_oindex_clear(&seg->oidx);
+        rn_tindex_clear(&seg->tidx);
+        seg->next_offset = seg->base_offset;
+        return rc;
+    }
+    if (seg->tidx.n > 0) {
+        const rn_tindex_entry *te = &seg->tidx.e[seg->tidx.n - 1];
+        seg->max_ts = te->timestamp;
+        seg->max_ts_offset = seg->base_offset + te->rel_offset;
+    }
+    if (next_offset_bound != INT64_MAX)
+        seg->next_offset = next_offset_bound;
     return 0;
 }
 
@@ -414,8 +430,8 @@ int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *t
     uint8_t *chunk = malloc(CRC_CHUNK_BYTES);
     if (!chunk)
         return -ENOMEM;
-    if ((rc = rn_oindex_clear(&seg->oidx)) < 0 || (rc = rn_tindex_clear(&seg->tidx)) < 0)
-        goto out;
+    rn_oindex_clear(&seg->oidx);
+    rn_tindex_clear(&seg->tidx);
     seg->size = 0;
     seg->next_offset = seg->base_offset;
     seg->max_ts = seg->max_ts_offset = -1;
@@ -439,7 +455,7 @@ int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *t
             goto out;
         int added = rn_seg_cursor_add(&c, seg, &b, index_interval_bytes, &oe, &te);
         if (added & RN_SEG_NEW_OENTRY)
-            rn_oindex_commit(&seg->oidx, &oe, 1); /* in memory; written below in one go */
+            rn_oindex_commit(&seg->oidx, &oe, 1); /* in memory; the files are written below */
         if (added & RN_SEG_NEW_TENTRY)
             rn_tindex_commit(&seg->tidx, &te, 1);
         expected = rn_seg_batch_last(&b) + 1;
@@ -454,20 +470,10 @@ int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *t
         if ((rc = rn_logio_ftruncate(fd, c.size)) < 0 || (rc = rn_logio_fdatasync(fd)) < 0)
             goto out;
     }
-    /* Write the rebuilt indexes: memory holds them, the files are empty. */
-    int32_t on = seg->oidx.n, tn = seg->tidx.n;
-    seg->oidx.n = 0;
-    seg->tidx.n = 0;
-    rc = rn_oindex_write(&seg->oidx, seg->oidx.e, on);
-    if (rc == 0)
-        rc = rn_tindex_write(&seg->tidx, seg->tidx.e, tn);
-    if (rc < 0)
-        goto out; /* indexes stay empty in memory, which is still correct */
-    seg->oidx.n = on;
-    seg->tidx.n = tn;
     /* The time index's last entry must carry the segment's max timestamp
-     * (rn_segment_load_indexes reads it from there), as after a roll. */
-    if ((rc = rn_segment_seal_time_index(seg)) == 0)
+     * (rn_segment_load_indexes reads it from there), as after a roll. Then
+     * the files, synced: segments recovered at open count as flushed. */
+    if ((rc = rn_segment_seal_time_index(seg)) == 0 && (rc = rn_segment_store_indexes(seg, 1)) == 0)
         rc = rn_segment_sync(seg);
 out:
     free(chunk);

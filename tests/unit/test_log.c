@@ -2,8 +2,10 @@
  * test_log.c - the partition log (src/log): appends and reads at every
  * offset, rolling, the offset and time indexes, reopening clean and after a
  * crash (torn tail, flipped byte, lost index), injected disk errors through
- * the rn_log_io seam, flushing and the recovery point, and segment
- * lifetime under read slices.
+ * the rn_log_io seam, flushing and the recovery point, segment lifetime
+ * under read slices, and the open files: one (.log) per segment, the index
+ * files written by the flusher after a roll and at close, never needed
+ * after a crash.
  *
  * Every test works in its own mkdtemp() folder, removed at the end.
  */
@@ -380,8 +382,12 @@ static void rolls_by_size_and_reads_across_segments(void **state)
     append_many(log, m, 120, 1000, 40);
     int nseg = count_files(f->dir, ".log");
     assert_true(nseg > 5);
-    assert_int_equal(count_files(f->dir, ".index"), nseg);
-    assert_int_equal(count_files(f->dir, ".timeindex"), nseg);
+    /* the appender writes no index file: the flusher does, for rolled segments */
+    assert_int_equal(count_files(f->dir, ".index"), 0);
+    assert_int_equal(count_files(f->dir, ".timeindex"), 0);
+    assert_int_equal(rn_log_sync(log), m->n);
+    assert_int_equal(count_files(f->dir, ".index"), nseg - 1);
+    assert_int_equal(count_files(f->dir, ".timeindex"), nseg - 1);
     check_all_offsets(log, m);
     /* a slice stays in one segment, which never exceeds segment_bytes unless one batch does */
     for (int64_t o = 0; o < m->n; o++) {
@@ -406,6 +412,8 @@ static void rolls_by_size_and_reads_across_segments(void **state)
     closedir(d);
     assert_int_equal(rn_log_size_bytes(log), total);
     rn_log_close(log);
+    assert_int_equal(count_files(f->dir, ".index"), nseg); /* close writes the active one's */
+    assert_int_equal(count_files(f->dir, ".timeindex"), nseg);
     free(m);
 }
 
@@ -461,14 +469,18 @@ static void index_lookup_finds_the_batch_with_a_small_interval(void **state)
     f->cfg.index_interval_bytes = 200;
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
     append_many(log, m, 200, 1000, 30);
+    check_all_offsets(log, m);
+    rn_log_close(log); /* writes the (active) segment's index files */
     check_index_file(f->dir, 0);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
     check_all_offsets(log, m);
     /* the in-memory lookup: at or before the batch holding the offset */
     rn_oindex ix;
     char ip[256];
     snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
-    rn_oindex_init(&ix, open(ip, O_RDWR), f->cfg.segment_index_bytes);
-    assert_int_equal(rn_oindex_load(&ix, INT32_MAX, INT64_MAX), 0);
+    rn_oindex_init(&ix, f->cfg.segment_index_bytes);
+    assert_int_equal(rn_oindex_load(&ix, ip, INT32_MAX, INT64_MAX), 0);
     assert_true(ix.n > 10);
     for (int64_t o = 0; o < m->n; o++) {
         int32_t pos = rn_oindex_lookup(&ix, o);
@@ -607,6 +619,7 @@ static void reopen_after_clean_close_preserves_everything(void **state)
     rn_log_close(log);
 
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
     assert_int_equal(rn_log_start_offset(log), 0);
     assert_int_equal(rn_log_size_bytes(log), size);
     assert_int_equal(rn_log_recovery_point(log), m->n);
@@ -775,6 +788,7 @@ static void deleted_index_is_rebuilt(void **state)
     assert_int_equal(unlink(ip), 0);
 
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 1);
     assert_int_equal(file_size(ip), tsz);
     snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
     assert_int_equal(file_size(ip), isz);
@@ -789,6 +803,7 @@ static void deleted_index_is_rebuilt(void **state)
     assert_int_equal(write(fd, junk, 8), 8);
     close(fd);
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 1);
     assert_int_equal(file_size(ip), isz);
     check_all_offsets(log, m);
     rn_log_close(log);
@@ -867,14 +882,78 @@ static void torn_write_on_append_leaves_the_log_unchanged(void **state)
     check_append_failure_leaves_the_log_unchanged(*state, 1, 1);
 }
 
-static void failed_index_write_leaves_the_log_unchanged(void **state)
+/* The appender writes only the .log: the index files are the flusher's
+ * (after a roll) and close's. A failed index write there removes the
+ * files, keeps the recovery point where it was, and is retried; the log
+ * does not fail (the data is durable). */
+static void index_write_failure_in_the_flusher_is_retried(void **state)
 {
-    check_append_failure_leaves_the_log_unchanged(*state, 2, 0);
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 1500;
+    f->cfg.index_interval_bytes = 100;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 40, 1000, 40);
+    int nseg = count_files(f->dir, ".log");
+    assert_true(nseg >= 4);
+
+    inject_calls = 0;
+    inject_fail_at = 3; /* segment 0 stored (2 pwrites), segment 1's .timeindex fails */
+    inject_torn = 0;
+    rn_log_io_ops.pwrite = failing_pwrite;
+    /* the data is durable (that is what the broker acks on) ... */
+    assert_int_equal(rn_log_sync(log), m->n);
+    rn_log_io_reset();
+    /* ... but the recovery point, in memory and on disk, must not pass segment 1 */
+    assert_int_equal(rn_log_recovery_point(log), 0);
+    char rp[256];
+    snprintf(rp, sizeof(rp), "%s/recovery-point", f->dir);
+    assert_int_equal(file_size(rp), -1);
+    check_index_file(f->dir, 0);
+    assert_int_equal(count_files(f->dir, ".index"), nseg - 2); /* segment 1's removed */
+    assert_int_equal(count_files(f->dir, ".timeindex"), nseg - 2);
+    /* not fatal: appends go on, and the next sync writes what is missing */
+    append_many(log, m, 3, 1000, 40);
+    nseg = count_files(f->dir, ".log");
+    assert_int_equal(rn_log_sync(log), m->n);
+    assert_int_equal(rn_log_recovery_point(log), m->n);
+    assert_int_equal(count_files(f->dir, ".index"), nseg - 1);
+    assert_int_equal(count_files(f->dir, ".timeindex"), nseg - 1);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log);
+    free(m);
 }
 
-static void failed_time_index_write_leaves_the_log_unchanged(void **state)
+static void index_write_failure_at_close_is_rebuilt_at_open(void **state)
 {
-    check_append_failure_leaves_the_log_unchanged(*state, 3, 0);
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 100;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 40, 1000, 40);
+    inject_calls = 0;
+    inject_fail_at = 2; /* the active segment's .index */
+    inject_torn = 0;
+    rn_log_io_ops.pwrite = failing_pwrite;
+    rn_log_close(log);
+    rn_log_io_reset();
+    assert_int_equal(count_files(f->dir, ".index"), 0);
+    assert_int_equal(count_files(f->dir, ".timeindex"), 0);
+    /* a "clean" open still rebuilds what is missing */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 1);
+    check_index_file(f->dir, 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log);
+    free(m);
 }
 
 static int fdatasync_calls;
@@ -906,7 +985,9 @@ static void sync_advances_the_recovery_point(void **state)
     rn_log_io_ops.fdatasync = counting_fdatasync;
     assert_int_equal(rn_log_sync(log), m->n);
     int nseg = count_files(f->dir, ".log");
-    assert_int_equal(fdatasync_calls, 3 * nseg + 1 /* checkpoint */);
+    /* every .log; the index files of the rolled segments (not of the
+     * active one, written at close); the checkpoint */
+    assert_int_equal(fdatasync_calls, nseg + 2 * (nseg - 1) + 1);
     assert_int_equal(rn_log_recovery_point(log), m->n);
     char rp[256], buf[64] = {0};
     snprintf(rp, sizeof(rp), "%s/recovery-point", f->dir);
@@ -926,7 +1007,7 @@ static void sync_advances_the_recovery_point(void **state)
     append_many(log, m, 1, 1000, 10);
     fdatasync_calls = 0;
     assert_int_equal(rn_log_sync(log), m->n);
-    assert_int_equal(fdatasync_calls, 3);
+    assert_int_equal(fdatasync_calls, 1); /* its .log only */
     rn_log_io_reset();
 
     /* an fdatasync error: no progress, and the log refuses writes */
@@ -964,6 +1045,339 @@ static void slice_keeps_a_deleted_segment_readable(void **state)
     int fd = s.file->fd;
     rn_fileref_drop(s.file); /* the last reference closes the file */
     assert_int_equal(fcntl(fd, F_GETFD), -1);
+    free(m);
+}
+
+/* ---- open files and crashes ---- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own */
+}
+
+/* What a crash of the process leaves: the files as they are now (the log
+ * stays open; the caller closes it afterwards). */
+static void copy_dir(const char *src, const char *dst)
+{
+    assert_int_equal(mkdir(dst, 0755), 0);
+    DIR *d = opendir(src);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sp[512], dp[512];
+        snprintf(sp, sizeof(sp), "%s/%s", src, de->d_name);
+        snprintf(dp, sizeof(dp), "%s/%s", dst, de->d_name);
+        int in = open(sp, O_RDONLY), out = open(dp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assert_true(in >= 0 && out >= 0);
+        char buf[8192];
+        ssize_t r;
+        while ((r = read(in, buf, sizeof(buf))) > 0)
+            assert_int_equal(write(out, buf, (size_t)r), r);
+        assert_int_equal(r, 0);
+        close(in);
+        close(out);
+    }
+    closedir(d);
+}
+
+static int64_t read_checkpoint(const char *dir)
+{
+    char p[512], buf[64] = {0};
+    snprintf(p, sizeof(p), "%s/recovery-point", dir);
+    int fd = open(p, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+    close(fd);
+    long long v, off;
+    assert_int_equal(sscanf(buf, "%lld\n%lld", &v, &off), 2);
+    return off;
+}
+
+/* Base offsets of the segments in dir, sorted; returns how many. */
+static int segment_bases(const char *dir, int64_t *bases, int cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strlen(de->d_name) == 24 && strcmp(de->d_name + 20, ".log") == 0 && n < cap)
+            bases[n++] = strtoll(de->d_name, NULL, 10);
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort */
+        for (int j = i; j > 0 && bases[j - 1] > bases[j]; j--) {
+            int64_t t = bases[j];
+            bases[j] = bases[j - 1];
+            bases[j - 1] = t;
+        }
+    return n;
+}
+
+/* Every segment an unclean open would trust (the next base below the
+ * checkpoint) has its index files, matching its .log. */
+static void check_trusted_segments_have_indexes(const char *dir)
+{
+    int64_t bases[256], rp = read_checkpoint(dir);
+    int n = segment_bases(dir, bases, 256);
+    for (int i = 0; i + 1 < n && bases[i + 1] < rp; i++) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%020lld.timeindex", dir, (long long)bases[i]);
+        assert_true(file_size(p) > 0);
+        check_index_file(dir, bases[i]);
+    }
+}
+
+static void each_segment_keeps_one_fd_open(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 1500;
+    f->cfg.index_interval_bytes = 200;
+    int before = count_fds();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(count_fds() - before, 1);
+    append_many(log, m, 80, 1000, 40);
+    int nseg = count_files(f->dir, ".log");
+    assert_true(nseg >= 6);
+    assert_int_equal(count_fds() - before, nseg);
+    assert_int_equal(rn_log_sync(log), m->n); /* writes the rolled segments' index files */
+    assert_int_equal(count_fds() - before, nseg);
+    rn_log_slice s; /* a slice shares its segment's fd */
+    assert_int_equal(rn_log_read(log, 3, 1 << 20, INT64_MAX, &s), 0);
+    assert_int_equal(count_fds() - before, nseg);
+    rn_fileref_drop(s.file);
+    rn_log_close(log);
+    assert_int_equal(count_fds(), before);
+
+    /* reopened clean: one fd per segment, indexes loaded, none rebuilt */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(count_fds() - before, nseg);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log);
+    /* reopened after a "crash" right after that close: only the active one is checked */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(count_fds() - before, nseg);
+    assert_int_equal(rn_log_index_rebuilds(log), 1);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    assert_int_equal(count_fds(), before);
+    free(m);
+}
+
+/* Reads every index file in dir into one buffer (sorted by name). */
+static size_t slurp_indexes(const char *dir, uint8_t *out, size_t cap)
+{
+    int64_t bases[256];
+    int n = segment_bases(dir, bases, 256);
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            char p[256];
+            snprintf(p, sizeof(p), "%s/%020lld%s", dir, (long long)bases[i], k ? ".timeindex" : ".index");
+            int fd = open(p, O_RDONLY);
+            assert_true(fd >= 0);
+            ssize_t r;
+            while ((r = read(fd, out + len, cap - len)) > 0)
+                len += (size_t)r;
+            close(fd);
+        }
+    return len;
+}
+
+static void indexes_survive_a_clean_reopen_unchanged(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 3000;
+    f->cfg.index_interval_bytes = 150;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 100, 1000, 30);
+    rn_log_close(log);
+    static uint8_t a[1 << 16], b[1 << 16];
+    size_t alen = slurp_indexes(f->dir, a, sizeof(a));
+    assert_true(alen > 0);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log); /* writes the active segment's files again: the same bytes */
+    size_t blen = slurp_indexes(f->dir, b, sizeof(b));
+    assert_int_equal(blen, alen);
+    assert_memory_equal(a, b, alen);
+    int64_t bases[64];
+    int n = segment_bases(f->dir, bases, 64);
+    for (int i = 0; i < n; i++)
+        check_index_file(f->dir, bases[i]);
+
+    /* the active segment's files from that close, then more appends and a
+     * clean close that could not write them: stale, found short, rebuilt */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    char tp[256], ip[256];
+    snprintf(tp, sizeof(tp), "%s/%020lld.timeindex", f->dir, (long long)bases[n - 1]);
+    snprintf(ip, sizeof(ip), "%s/%020lld.index", f->dir, (long long)bases[n - 1]);
+    int64_t tsz = file_size(tp), isz = file_size(ip);
+    uint8_t told[4096], iold[4096];
+    assert_true(tsz > 0 && tsz <= 4096 && isz <= 4096);
+    int fd = open(tp, O_RDONLY);
+    assert_int_equal(read(fd, told, sizeof(told)), tsz);
+    close(fd);
+    fd = open(ip, O_RDONLY);
+    assert_int_equal(read(fd, iold, sizeof(iold)), isz);
+    close(fd);
+    int64_t ts[1] = {1000 + m->n * 10 + 500};
+    append_batch(log, m, 1, ts, 30, 0);
+    rn_log_close(log);
+    fd = open(tp, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, told, (size_t)tsz), tsz);
+    close(fd);
+    fd = open(ip, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, iold, (size_t)isz), isz);
+    close(fd);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 1);
+    int64_t mts, moff;
+    rn_log_max_timestamp(log, &mts, &moff);
+    assert_int_equal(mts, ts[0]);
+    assert_int_equal(moff, m->n - 1);
+    check_times(log, m, ts[0] - 600, ts[0] + 1);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void crash_with_the_active_index_never_written_recovers(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 3000;
+    f->cfg.index_interval_bytes = 250;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 150, 1000, 20);
+    assert_int_equal(rn_log_sync(log), m->n);
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    size_t pl = strlen(p);
+    strcpy(p + pl - 4, ".index");
+    assert_int_equal(file_size(p), -1); /* never written */
+    strcpy(p + pl - 4, ".timeindex");
+    assert_int_equal(file_size(p), -1);
+    check_trusted_segments_have_indexes(f->dir);
+    int nseg = count_files(f->dir, ".log");
+
+    char crash[256];
+    snprintf(crash, sizeof(crash), "%s/crashed", f->root);
+    copy_dir(f->dir, crash);
+    rn_log_close(log);
+
+    assert_int_equal(rn_log_open(crash, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 1); /* only the active segment */
+    assert_int_equal(count_files(crash, ".index"), nseg);
+    check_all_offsets(log, m);
+    check_times(log, m, 0, m->ts[m->n - 1] + 5);
+    int64_t ts, off;
+    rn_log_max_timestamp(log, &ts, &off);
+    assert_int_equal(ts, m->ts[m->n - 1]);
+    assert_int_equal(off, m->n - 1);
+    append_many(log, m, 30, 1000, 20);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    assert_int_equal(rn_log_open(crash, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* Crashes at many points of appends, rolls and syncs: every segment the
+ * checkpoint vouches for has its index files on disk, and recovery gets
+ * every offset and time right. */
+static void crash_between_a_roll_and_the_flusher_recovers(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 1200;
+    f->cfg.index_interval_bytes = 100;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    for (int round = 0; round < 12; round++) {
+        append_many(log, m, 3 + round % 5, 1000, 30);
+        if (round % 3 != 2)
+            assert_int_equal(rn_log_sync(log), m->n);
+        check_trusted_segments_have_indexes(f->dir);
+        if (round % 4 != 3)
+            continue;
+        char crash[256];
+        snprintf(crash, sizeof(crash), "%s/crashed%d", f->root, round);
+        copy_dir(f->dir, crash);
+        rn_log *c;
+        assert_int_equal(rn_log_open(crash, &f->cfg, 0, &c), 0);
+        check_all_offsets(c, m);
+        check_times(c, m, 990, 1000 + m->n * 10);
+        rn_log_close(c);
+    }
+    rn_log_close(log);
+    free(m);
+}
+
+/* A sync just before a roll leaves the checkpoint at the next segment's
+ * base, with the rolled segment's index files older than its end (here
+ * even in a way the tail check cannot see: the late batch carries an old
+ * timestamp). That segment is checked, not trusted. */
+static void segment_ending_at_the_recovery_point_is_checked(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 1500;
+    f->cfg.index_interval_bytes = 100;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 3, 1000, 20);
+    rn_log_close(log); /* segment 0's index files: 3 batches */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    int64_t ts[1] = {500};
+    append_batch(log, m, 1, ts, 20, 0); /* not in those files */
+    assert_int_equal(rn_log_sync(log), m->n);
+    assert_int_equal(read_checkpoint(f->dir), m->n);
+    int64_t roll_at = m->n, ts2[1] = {40000};
+    append_batch(log, m, 1, ts2, 1400, 0); /* rolls: segment 1 starts at the checkpoint */
+    assert_int_equal(count_files(f->dir, ".log"), 2);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%020lld.log", f->dir, (long long)roll_at);
+    assert_true(file_size(p) > 0);
+    char crash[256];
+    snprintf(crash, sizeof(crash), "%s/crashed", f->root);
+    copy_dir(f->dir, crash);
+    rn_log_close(log);
+
+    assert_int_equal(rn_log_open(crash, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 2);
+    int64_t mts, moff;
+    rn_log_max_timestamp(log, &mts, &moff);
+    assert_int_equal(mts, 40000);
+    assert_int_equal(moff, roll_at);
+    check_times(log, m, 400, 40001);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    assert_int_equal(rn_log_open(crash, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_index_file(crash, 0);
+    rn_log_close(log);
     free(m);
 }
 
@@ -1059,10 +1473,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(deleted_index_is_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(enospc_on_append_leaves_the_log_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(torn_write_on_append_leaves_the_log_unchanged, setup, teardown),
-        cmocka_unit_test_setup_teardown(failed_index_write_leaves_the_log_unchanged, setup, teardown),
-        cmocka_unit_test_setup_teardown(failed_time_index_write_leaves_the_log_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_write_failure_in_the_flusher_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_write_failure_at_close_is_rebuilt_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_advances_the_recovery_point, setup, teardown),
         cmocka_unit_test_setup_teardown(slice_keeps_a_deleted_segment_readable, setup, teardown),
+        cmocka_unit_test_setup_teardown(each_segment_keeps_one_fd_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(indexes_survive_a_clean_reopen_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(crash_with_the_active_index_never_written_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(crash_between_a_roll_and_the_flusher_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(segment_ending_at_the_recovery_point_is_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_append_read_and_sync_agree, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

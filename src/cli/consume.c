@@ -1,0 +1,2 @@
+#include "cli/cli.h"
+int rn_cmd_consume(int argc, char **argv) { (void)argc; (void)argv; return 1; }

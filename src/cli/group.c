@@ -1,0 +1,2 @@
+#include "cli/cli.h"
+int rn_cmd_group(int argc, char **argv) { (void)argc; (void)argv; return 1; }
