@@ -10,56 +10,11 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/topic_config.h"
 #include "proto_gen.h"
 
 enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 };
 enum { SOURCE_TOPIC_CONFIG = 1, SOURCE_STATIC_BROKER_CONFIG = 4, SOURCE_DEFAULT_CONFIG = 5 };
-
-/* Topic-level keys and the broker value each defaults to (Kafka's names).
- * Accepted by CreateTopics; only message.timestamp.type acts per topic yet. */
-typedef struct topic_key {
-    const char *name;
-    void (*value)(char *buf, size_t len);
-} topic_key;
-
-#define LONG_KEY(fn, expr) \
-    static void fn(char *b, size_t n) { snprintf(b, n, "%lld", (long long)(expr)); }
-LONG_KEY(v_segment_bytes, rn_g.cfg.log_segment_bytes)
-LONG_KEY(v_max_message_bytes, rn_g.cfg.message_max_bytes)
-LONG_KEY(v_retention_ms, rn_g.cfg.log_retention_ms)
-LONG_KEY(v_retention_bytes, rn_g.cfg.log_retention_bytes)
-LONG_KEY(v_index_interval, rn_g.cfg.log_index_interval_bytes)
-LONG_KEY(v_segment_index_bytes, rn_g.cfg.log_index_size_max_bytes)
-LONG_KEY(v_min_isr, rn_g.cfg.min_insync_replicas)
-LONG_KEY(v_flush_messages, rn_g.cfg.log_flush_interval_messages)
-LONG_KEY(v_flush_ms, rn_g.cfg.log_flush_interval_ms < 0 ? INT64_MAX : rn_g.cfg.log_flush_interval_ms)
-static void v_ts_type(char *b, size_t n) { snprintf(b, n, "%s", rn_g.cfg.log_message_timestamp_type ? "LogAppendTime" : "CreateTime"); }
-static void v_cleanup(char *b, size_t n) { snprintf(b, n, "delete"); }
-static void v_compression(char *b, size_t n) { snprintf(b, n, "producer"); }
-
-static const topic_key topic_keys[] = {
-    {"cleanup.policy", v_cleanup},
-    {"compression.type", v_compression},
-    {"flush.messages", v_flush_messages},
-    {"flush.ms", v_flush_ms},
-    {"index.interval.bytes", v_index_interval},
-    {"max.message.bytes", v_max_message_bytes},
-    {"message.timestamp.type", v_ts_type},
-    {"min.insync.replicas", v_min_isr},
-    {"retention.bytes", v_retention_bytes},
-    {"retention.ms", v_retention_ms},
-    {"segment.bytes", v_segment_bytes},
-    {"segment.index.bytes", v_segment_index_bytes},
-};
-#define NTOPIC_KEYS ((int)(sizeof topic_keys / sizeof topic_keys[0]))
-
-static const topic_key *topic_key_find(rn_str name)
-{
-    for (int i = 0; i < NTOPIC_KEYS; i++)
-        if (rn_str_eq_c(name, topic_keys[i].name))
-            return &topic_keys[i];
-    return NULL;
-}
 
 /* ---- CreateTopics ---- */
 
@@ -110,17 +65,9 @@ static int16_t check_create(rn_CreateTopicsRequest_CreatableTopic *ct, int32_t *
         return RN_ERR_INVALID_REPLICATION_FACTOR;
     }
     for (int32_t i = 0; i < ct->Configs_count; i++) {
-        rn_CreateTopicsRequest_CreatableTopicConfig *c = &ct->Configs[i];
-        const topic_key *k = topic_key_find(c->Name);
-        if (!k) {
-            *msg = "unknown topic config";
-            return RN_ERR_INVALID_CONFIG;
-        }
-        if (rn_str_eq_c(c->Name, "message.timestamp.type") && !rn_str_eq_c(c->Value, "CreateTime") &&
-            !rn_str_eq_c(c->Value, "LogAppendTime")) {
-            *msg = "message.timestamp.type must be CreateTime or LogAppendTime";
-            return RN_ERR_INVALID_CONFIG;
-        }
+        int16_t err = (int16_t)rn_topic_config_validate(ct->Configs[i].Name, ct->Configs[i].Value, msg);
+        if (err != RN_ERR_NONE)
+            return err;
     }
     return RN_ERR_NONE;
 }
@@ -162,13 +109,16 @@ void rn_handle_create_topics(rn_req *req)
             }
         if (err == RN_ERR_NONE && !rq.validateOnly) {
             rn_topic *t = NULL;
-            err = (int16_t)rn_topic_create(ct->Name, nparts, &t, &msg);
-            if (err == RN_ERR_NONE) {
-                r->TopicId = t->id;
-                for (int32_t c = 0; c < ct->Configs_count; c++)
-                    if (rn_str_eq_c(ct->Configs[c].Name, "message.timestamp.type"))
-                        t->timestamp_type = rn_str_eq_c(ct->Configs[c].Value, "LogAppendTime");
+            int32_t nc = ct->Configs_count > 0 ? ct->Configs_count : 0;
+            rn_str *ck = RN_ALLOC(req, rn_str, nc), *cv = RN_ALLOC(req, rn_str, nc);
+            for (int32_t c = 0; ck && cv && c < nc; c++) {
+                ck[c] = ct->Configs[c].Name;
+                cv[c] = ct->Configs[c].Value;
             }
+            err = ck && cv ? (int16_t)rn_topic_create(ct->Name, nparts, ck, cv, nc, &t, &msg)
+                           : (int16_t)RN_ERR_UNKNOWN_SERVER_ERROR;
+            if (err == RN_ERR_NONE)
+                r->TopicId = t->id;
         }
         r->ErrorCode = err;
         if (err != RN_ERR_NONE) {
@@ -337,30 +287,27 @@ void rn_handle_describe_configs(rn_req *req)
         if (res->ResourceType == RESOURCE_TOPIC) {
             rn_topics_rdlock();
             rn_topic *t = rn_topic_find(res->ResourceName);
-            int ts_type = t ? t->timestamp_type : 0;
-            rn_topics_unlock();
             if (!t) {
+                rn_topics_unlock();
                 r->ErrorCode = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 r->ErrorMessage = rn_arena_str(&req->arena, "topic does not exist");
                 continue;
             }
-            r->Configs = RN_ALLOC(req, rn_DescribeConfigsResponse_DescribeConfigsResourceResult, NTOPIC_KEYS);
-            if (!r->Configs)
-                goto oom;
-            for (int k = 0; k < NTOPIC_KEYS; k++) {
-                if (!wanted(res, topic_keys[k].name))
+            int nkeys = rn_topic_config_count();
+            r->Configs = RN_ALLOC(req, rn_DescribeConfigsResponse_DescribeConfigsResourceResult, nkeys);
+            int failed = !r->Configs;
+            for (int k = 0; k < nkeys && !failed; k++) {
+                const char *name = rn_topic_config_name(k);
+                if (!wanted(res, name))
                     continue;
-                topic_keys[k].value(value, sizeof value);
-                int is_default = 1;
-                if (strcmp(topic_keys[k].name, "message.timestamp.type") == 0 &&
-                    ts_type != rn_g.cfg.log_message_timestamp_type) {
-                    snprintf(value, sizeof value, "%s", ts_type ? "LogAppendTime" : "CreateTime");
-                    is_default = 0;
-                }
-                if (add_entry(req, r, topic_keys[k].name, value, is_default,
-                              is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_TOPIC_CONFIG, 0) < 0)
-                    goto oom;
+                int is_override;
+                rn_topic_config_value(t, k, value, sizeof value, &is_override);
+                failed = add_entry(req, r, name, value, !is_override,
+                                   is_override ? SOURCE_TOPIC_CONFIG : SOURCE_DEFAULT_CONFIG, 0) < 0;
             }
+            rn_topics_unlock();
+            if (failed)
+                goto oom;
         } else if (res->ResourceType == RESOURCE_BROKER) {
             if (res->ResourceName.len > 0 && !rn_str_eq_c(res->ResourceName, node)) {
                 r->ErrorCode = RN_ERR_INVALID_REQUEST;

@@ -77,12 +77,24 @@ typedef struct rn_partition {
     struct rn_partition *flush_next;
 } rn_partition;
 
+#define RN_TOPIC_CONFIGS_MAX 32
+#define RN_TOPIC_CONFIG_KEY_MAX 64
+#define RN_TOPIC_CONFIG_VALUE_MAX 256
+
 struct rn_topic {
     char name[256];
     rn_uuid id;
     int32_t npartitions;
     rn_partition **parts;
+    /* per-topic overrides (topic_config.c) and what is derived from them */
+    int nconfigs;
+    struct {
+        char key[RN_TOPIC_CONFIG_KEY_MAX];
+        char value[RN_TOPIC_CONFIG_VALUE_MAX];
+    } configs[RN_TOPIC_CONFIGS_MAX];
     int timestamp_type;         /* message.timestamp.type: 0 CreateTime, 1 LogAppendTime */
+    int32_t max_message_bytes;  /* max.message.bytes */
+    rn_log_config log_cfg;      /* segment.bytes, index.interval.bytes, segment.index.bytes */
     rn_topic *next_by_name;     /* hash chains */
     rn_topic *next_by_id;
 };
@@ -108,9 +120,11 @@ int rn_topics_count(void);
  * Returns NULL when legal, else the reason. */
 const char *rn_topic_name_invalid(rn_str name);
 
-/* Creates a topic with npartitions partitions (caller holds the write lock).
- * Returns a Kafka error code (RN_ERR_NONE on success) and *out. */
-int rn_topic_create(rn_str name, int32_t npartitions, rn_topic **out, const char **msg);
+/* Creates a topic with npartitions partitions and the given config
+ * overrides, already validated (caller holds the write lock). Returns a
+ * Kafka error code (RN_ERR_NONE on success) and *out. */
+int rn_topic_create(rn_str name, int32_t npartitions, const rn_str *config_keys, const rn_str *config_values,
+                    int nconfigs, rn_topic **out, const char **msg);
 /* Deletes a topic and its data (caller holds the write lock). */
 int rn_topic_delete(rn_topic *t);
 /* Grows a topic to npartitions (caller holds the write lock). */

@@ -205,8 +205,12 @@ int rn_groups_start(void)
     rn_topics_wrlock();
     rn_topic *t = rn_topic_find(rn_str_c(OFFSETS_TOPIC));
     if (!t) {
+        /* As Kafka: compacted, and small segments so compaction can keep up. */
+        rn_str offsets_keys[2] = {rn_str_c("cleanup.policy"), rn_str_c("segment.bytes")};
+        rn_str offsets_values[2] = {rn_str_c("compact"), rn_str_c("104857600")};
         const char *msg = NULL;
-        int err = rn_topic_create(rn_str_c(OFFSETS_TOPIC), rn_g.cfg.offsets_topic_num_partitions, &t, &msg);
+        int err = rn_topic_create(rn_str_c(OFFSETS_TOPIC), rn_g.cfg.offsets_topic_num_partitions, offsets_keys,
+                                  offsets_values, 2, &t, &msg);
         if (err != RN_ERR_NONE) {
             rn_topics_unlock();
             rn_error("cannot create %s: %s", OFFSETS_TOPIC, msg ? msg : "?");

@@ -142,7 +142,7 @@ void rn_handle_metadata(rn_req *req)
         }
         rn_topics_wrlock();
         const char *msg = NULL;
-        int err = rn_topic_create(want->Name, rn_g.cfg.num_partitions, &t, &msg);
+        int err = rn_topic_create(want->Name, rn_g.cfg.num_partitions, NULL, NULL, 0, &t, &msg);
         if (err == RN_ERR_TOPIC_ALREADY_EXISTS) { /* another worker won the race */
             t = rn_topic_find(want->Name);
             err = t ? RN_ERR_NONE : err;

@@ -59,7 +59,7 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
     }
     int nbatches = 0;
     int64_t nrecords = 0;
-    rn_batch_verdict v = rn_batches_validate(rec->mem, (size_t)rec->len, rn_g.cfg.message_max_bytes, &nbatches,
+    rn_batch_verdict v = rn_batches_validate(rec->mem, (size_t)rec->len, t->max_message_bytes, &nbatches,
                                              &nrecords);
     if (v != RN_BATCH_OK) {
         pr->ErrorCode = verdict_error(v);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/topic_config.h"
 #include "common/rlog.h"
 
 #define TOPIC_NAME_MAX 249
@@ -278,16 +279,6 @@ static int write_file_atomic(const char *path, const char *text)
     return rc;
 }
 
-static rn_log_config log_config(void)
-{
-    rn_log_config lc = {
-        .segment_bytes = rn_g.cfg.log_segment_bytes,
-        .index_interval_bytes = rn_g.cfg.log_index_interval_bytes,
-        .segment_index_bytes = rn_g.cfg.log_index_size_max_bytes,
-    };
-    return lc;
-}
-
 static rn_partition *partition_open(rn_topic *t, int32_t index, int clean_shutdown, int create)
 {
     char dir[4200];
@@ -301,8 +292,8 @@ static rn_partition *partition_open(rn_topic *t, int32_t index, int clean_shutdo
         snprintf(meta, sizeof meta, "%s/partition.metadata", dir);
         uuid_to_text(t->id, idtext);
         snprintf(text, sizeof text, "version: 0\ntopic_id: %s\n", idtext);
-        if (write_file_atomic(meta, text) < 0) {
-            rn_error("cannot write %s: %s", meta, strerror(errno));
+        if (write_file_atomic(meta, text) < 0 || rn_topic_config_save(t, dir) < 0) {
+            rn_error("cannot write the metadata of %s: %s", dir, strerror(errno));
             return NULL;
         }
     }
@@ -311,8 +302,7 @@ static rn_partition *partition_open(rn_topic *t, int32_t index, int clean_shutdo
         return NULL;
     p->topic = t;
     p->index = index;
-    rn_log_config lc = log_config();
-    int rc = rn_log_open(dir, &lc, clean_shutdown, &p->log);
+    int rc = rn_log_open(dir, &t->log_cfg, clean_shutdown, &p->log);
     if (rc < 0) {
         rn_error("cannot open log %s: %s", dir, strerror(-rc));
         free(p);
@@ -350,7 +340,8 @@ static int topic_grow_array(rn_topic *t, int32_t n)
     return 0;
 }
 
-int rn_topic_create(rn_str name, int32_t npartitions, rn_topic **out, const char **msg)
+int rn_topic_create(rn_str name, int32_t npartitions, const rn_str *config_keys, const rn_str *config_values,
+                    int nconfigs, rn_topic **out, const char **msg)
 {
     const char *why = rn_topic_name_invalid(name);
     if (why) {
@@ -373,7 +364,13 @@ int rn_topic_create(rn_str name, int32_t npartitions, rn_topic **out, const char
     }
     memcpy(t->name, name.ptr, (size_t)name.len);
     t->id = uuid_random();
-    t->timestamp_type = rn_g.cfg.log_message_timestamp_type;
+    for (int i = 0; i < nconfigs; i++)
+        if (rn_topic_config_set(t, config_keys[i], config_values[i]) < 0) {
+            topic_free(t);
+            *msg = "too many or too long topic configs";
+            return RN_ERR_INVALID_CONFIG;
+        }
+    rn_topic_config_apply(t);
     for (int32_t i = 0; i < npartitions; i++) {
         t->parts[i] = partition_open(t, i, 1, 1);
         if (!t->parts[i]) {
@@ -499,7 +496,9 @@ int rn_topics_load(int clean_shutdown)
             }
             strcpy(t->name, topic); /* length checked by parse_partition_dir */
             t->id = id;
-            t->timestamp_type = rn_g.cfg.log_message_timestamp_type;
+            if (rn_topic_config_load(t, pdir) < 0)
+                rn_warn("%s: cannot read topic.config; using broker defaults", pdir);
+            rn_topic_config_apply(t);
             if (table_insert(t) < 0) {
                 free(t);
                 rc = -ENOMEM;

@@ -268,22 +268,29 @@ static void produce_one(rd_kafka_t *rk, const produce_opts *o, const record *r, 
             return;
         }
     }
+    rd_kafka_vu_t vu[8];
+    size_t n = 0;
+    memset(vu, 0, sizeof(vu));
+    vu[n].vtype = RD_KAFKA_VTYPE_TOPIC, vu[n++].u.cstr = o->topic;
+    vu[n].vtype = RD_KAFKA_VTYPE_PARTITION, vu[n++].u.i32 = r->partition;
+    vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS, vu[n++].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[n].vtype = RD_KAFKA_VTYPE_VALUE, vu[n].u.mem.ptr = (void *)r->value, vu[n++].u.mem.size = r->value_len;
+    vu[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP, vu[n++].u.i64 = r->timestamp_ms;
+    vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE, vu[n++].u.ptr = (void *)(intptr_t)recno;
+    if (r->key)
+        vu[n].vtype = RD_KAFKA_VTYPE_KEY, vu[n].u.mem.ptr = (void *)r->key, vu[n++].u.mem.size = r->key_len;
+    if (hdrs)
+        vu[n].vtype = RD_KAFKA_VTYPE_HEADERS, vu[n++].u.headers = hdrs;
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_PARTITION(r->partition),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(r->key, r->key_len),
-            RD_KAFKA_V_VALUE((void *)r->value, r->value_len), RD_KAFKA_V_TIMESTAMP(r->timestamp_ms),
-            RD_KAFKA_V_OPAQUE((void *)(intptr_t)recno), hdrs ? RD_KAFKA_V_HEADERS(hdrs) : RD_KAFKA_V_END,
-            RD_KAFKA_V_END);
-        if (!err)
+        rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, n);
+        if (!error)
             break;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_error_destroy(error);
             rd_kafka_poll(rk, 10);
             continue;
         }
-        if (hdrs)
-            rd_kafka_headers_destroy(hdrs);
-        rn_cli_die("record %lld: %s", recno, rd_kafka_err2str(err));
+        rn_cli_die("record %lld: %s", recno, rd_kafka_error_string(error));
     }
     st->sent++;
     rd_kafka_poll(rk, 0);

@@ -76,12 +76,14 @@ void rn_cli_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (level > 4 || (strcmp(fac, "FAIL") && strcmp(fac, "ERROR")))
         return;
     /* Drop librdkafka's "host:port/id: " prefix; the message names the host. */
-    const char *msg = buf;
-    const char *sep = strstr(buf, ": ");
-    if (sep && memchr(buf, '/', (size_t)(sep - buf)))
+    const char *msg = buf, *sep;
+    while ((sep = strstr(msg, ": ")) && memchr(msg, '/', (size_t)(sep - msg)))
         msg = sep + 2;
+    /* ... and its " (after 0ms in state CONNECT, ...)" tail. */
+    const char *tail = strstr(msg, " (after ");
+    int len = tail ? (int)(tail - msg) : (int)strlen(msg);
     pthread_mutex_lock(&last_fail_mu);
-    snprintf(last_fail, sizeof(last_fail), "%s", msg);
+    snprintf(last_fail, sizeof(last_fail), "%.*s", len, msg);
     pthread_mutex_unlock(&last_fail_mu);
 }
 
@@ -467,13 +469,18 @@ void rn_table_print(const rn_table *t, FILE *f)
         if ((int)c < ncols && w > width[c])
             width[c] = w;
     }
-    for (size_t i = 0; i < t->ncells; i++) {
-        int c = (int)(i % (size_t)t->ncols);
-        int last = c == t->ncols - 1 || i + 1 == t->ncells;
-        if (last)
-            fprintf(f, "%s\n", t->cells[i]);
-        else
-            fprintf(f, "%-*s  ", (int)(c < ncols ? width[c] : 0), t->cells[i]);
+    for (size_t row = 0; row < t->ncells; row += (size_t)t->ncols) {
+        /* Pad every cell but the row's last non-empty one: no trailing blanks. */
+        size_t end = row + (size_t)t->ncols < t->ncells ? row + (size_t)t->ncols : t->ncells;
+        while (end > row + 1 && !t->cells[end - 1][0])
+            end--;
+        for (size_t i = row; i < end; i++) {
+            int c = (int)(i - row);
+            if (i + 1 == end)
+                fprintf(f, "%s\n", t->cells[i]);
+            else
+                fprintf(f, "%-*s  ", (int)(c < ncols ? width[c] : 0), t->cells[i]);
+        }
     }
 }
 
