@@ -14,7 +14,7 @@
 #include "proto_gen.h"
 
 enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 };
-enum { SOURCE_TOPIC_CONFIG = 1, SOURCE_STATIC_BROKER_CONFIG = 4, SOURCE_DEFAULT_CONFIG = 5 };
+enum { SOURCE_TOPIC_CONFIG = 1, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG = 3, SOURCE_STATIC_BROKER_CONFIG = 4, SOURCE_DEFAULT_CONFIG = 5 };
 
 /* ---- CreateTopics ---- */
 
@@ -253,7 +253,7 @@ static int add_entry(rn_req *req, rn_DescribeConfigsResponse_DescribeConfigsResu
     rn_DescribeConfigsResponse_DescribeConfigsResourceResult_init(e);
     e->Name = rn_arena_str(&req->arena, name);
     e->Value = sensitive ? RN_STR_NULL : rn_arena_str(&req->arena, value);
-    e->ReadOnly = 1; /* dynamic changes come with AlterConfigs */
+    e->ReadOnly = 0; /* topic keys change with AlterConfigs; the broker's caller marks its static keys */
     e->IsDefault = (int8_t)is_default;
     e->ConfigSource = (int8_t)source;
     e->IsSensitive = (int8_t)sensitive;
@@ -326,9 +326,13 @@ void rn_handle_describe_configs(rn_req *req)
                 rn_config_describe(&rn_g.cfg, k, &name, value, sizeof value, &is_default, &sensitive);
                 if (!wanted(res, name))
                     continue;
-                if (add_entry(req, r, name, value, is_default,
-                              is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG, sensitive) < 0)
+                int dynamic = rn_config_key_is_dynamic(name);
+                int source = dynamic && rn_dynamic_override(name) ? SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG
+                             : is_default                         ? SOURCE_DEFAULT_CONFIG
+                                                                  : SOURCE_STATIC_BROKER_CONFIG;
+                if (add_entry(req, r, name, value, source == SOURCE_DEFAULT_CONFIG, source, sensitive) < 0)
                     goto oom;
+                r->Configs[r->Configs_count - 1].ReadOnly = (int8_t)!dynamic;
             }
         } else {
             r->ErrorCode = RN_ERR_INVALID_REQUEST;

@@ -127,6 +127,11 @@ int rn_topic_create(rn_str name, int32_t npartitions, const rn_str *config_keys,
                     int nconfigs, rn_topic **out, const char **msg);
 /* Deletes a topic and its data (caller holds the write lock). */
 int rn_topic_delete(rn_topic *t);
+/* Persists t's config overrides in every partition folder and applies
+ * them (caller holds the write lock). Returns 0 or -errno. */
+int rn_topic_store_config(rn_topic *t);
+/* Re-applies every topic's configuration after a broker default changed. */
+void rn_topics_reapply_configs(void);
 /* Grows a topic to npartitions (caller holds the write lock). */
 int rn_topic_add_partitions(rn_topic *t, int32_t npartitions, const char **msg);
 
@@ -210,6 +215,14 @@ void rn_handle_create_partitions(rn_req *req);
 void rn_handle_describe_configs(rn_req *req);
 void rn_handle_describe_cluster(rn_req *req);
 void rn_handle_find_coordinator(rn_req *req);
+void rn_handle_alter_configs(rn_req *req);
+void rn_handle_incremental_alter_configs(rn_req *req);
+void rn_handle_delete_records(rn_req *req);
+
+/* alter_configs.c: broker keys that may change at run time, and their overrides. */
+int rn_dynamic_config_load(void);
+int rn_config_key_is_dynamic(const char *key);
+const char *rn_dynamic_override(const char *key);
 void rn_handle_join_group(rn_req *req);
 void rn_handle_sync_group(rn_req *req);
 void rn_handle_heartbeat(rn_req *req);

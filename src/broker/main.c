@@ -173,6 +173,8 @@ int main(int argc, char **argv)
         rn_error("cannot read or write meta.properties in %s", dir);
         return 1;
     }
+    if (rn_dynamic_config_load() < 0)
+        return 1;
     char marker[4200];
     snprintf(marker, sizeof marker, "%s/" CLEAN_SHUTDOWN_FILE, dir);
     int clean = access(marker, F_OK) == 0;

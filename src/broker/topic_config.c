@@ -91,6 +91,7 @@ static const topic_key *find_key(rn_str name)
 }
 
 int rn_topic_config_count(void) { return NKEYS; }
+int rn_topic_config_known(rn_str name) { return find_key(name) != NULL; }
 const char *rn_topic_config_name(int i) { return i >= 0 && i < NKEYS ? keys[i].name : NULL; }
 
 int rn_topic_config_validate(rn_str name, rn_str value, const char **msg)
@@ -239,3 +240,17 @@ int rn_topic_config_load(rn_topic *t, const char *partition_dir)
     fclose(f);
     return 0;
 }
+
+void rn_topic_config_clear(rn_topic *t) { t->nconfigs = 0; }
+
+int rn_topic_config_remove(rn_topic *t, rn_str name)
+{
+    for (int i = 0; i < t->nconfigs; i++)
+        if (rn_str_eq_c(name, t->configs[i].key)) {
+            t->configs[i] = t->configs[--t->nconfigs];
+            return 1;
+        }
+    return 0;
+}
+
+int rn_topic_config_is_list(rn_str name) { return rn_str_eq_c(name, "cleanup.policy"); }

@@ -394,6 +394,26 @@ int rn_topic_create(rn_str name, int32_t npartitions, const rn_str *config_keys,
     return RN_ERR_NONE;
 }
 
+int rn_topic_store_config(rn_topic *t)
+{
+    rn_topic_config_apply(t);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        char dir[4200];
+        partition_path(dir, sizeof dir, t->name, i);
+        int rc = rn_topic_config_save(t, dir);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void rn_topics_reapply_configs(void)
+{
+    for (size_t i = 0; i < nbuckets; i++)
+        for (rn_topic *t = by_name[i]; t; t = t->next_by_name)
+            rn_topic_config_apply(t);
+}
+
 int rn_topic_add_partitions(rn_topic *t, int32_t npartitions, const char **msg)
 {
     if (npartitions <= t->npartitions) {
