@@ -6,22 +6,38 @@
  *                   --record-size B [--acks 1|all|0] [--linger-ms 5]
  *                   [--batch-size 1000000] [--batch-num-messages 10000]
  *                   [--compression none] [--partitions P]
- *                   [--timeout-s 300] [--json] [--quiet]
+ *                   [--timeout-s 300] [--json] [--quiet] [-X key=value ...]
  *   rnbench consume --bootstrap HOST:PORT|mock --topic T --records N
  *                   [--record-size B] [--partitions P] [--timeout-s 300]
- *                   [--json] [--quiet]
+ *                   [--json] [--quiet] [-X key=value ...]
+ *   rnbench delete  --bootstrap HOST:PORT --topic T
  *
  * "mock" runs the broker side in-process as a librdkafka mock cluster (one
- * broker); that is the baseline Runnel is compared against.  With mock,
- * `consume` first produces N records (untimed) so there is something to read.
+ * broker, its own rd_kafka_t); that is the baseline Runnel is compared
+ * against.  A real broker gets the topic created with CreateTopics (an
+ * existing one is reused).
+ *
+ * produce: one producer, one preallocated payload passed without
+ * RD_KAFKA_MSG_F_COPY, partition i % P; wall time runs from the first
+ * produce() to the last delivery report; per-message latency is produce()
+ * to delivery report (msg_opaque indexes a preallocated timestamp array).
+ *
+ * consume: assign() at the beginning of every partition, no group
+ * coordination, no commits; the rate runs from the first record to the Nth
+ * (startup_ms, assign to first record, is reported apart).  The mock keeps
+ * only ~5 MB per partition (hard-coded in librdkafka), so with mock rnbench
+ * first produces what fits (untimed) and then reads that range repeatedly,
+ * seeking back when it reaches the end ("wraps").
+ *
+ * -X sets any librdkafka property after rnbench's own settings.
  *
  * Output: one human-readable line on stdout, and with --json one JSON line
  * after it.  CPU seconds are this process's getrusage() over the timed phase;
- * with mock they include the in-process mock broker's threads, which are also
- * reported on their own (mock_cpu_s) so the client share can be told apart.
+ * with mock they include the in-process mock broker's thread ("rdk:mock"),
+ * which is also reported on its own (mock_cpu_s).
  *
  * Exit status: 0 when every record was delivered/received, 1 on a benchmark
- * failure (delivery errors, timeout), 2 on bad usage.
+ * failure (delivery errors, timeout, broker error), 2 on bad usage.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -56,6 +72,8 @@ typedef struct {
     int timeout_s;
     int json;
     int quiet;
+    int nprops; /* -X key=value: extra librdkafka client properties */
+    const char *props[64];
 } opts_t;
 
 static void usage(void) {
@@ -64,9 +82,12 @@ static void usage(void) {
             "  rnbench produce --bootstrap HOST:PORT|mock --topic T --records N --record-size B\n"
             "                  [--acks 1|all|0] [--linger-ms 5] [--batch-size 1000000]\n"
             "                  [--batch-num-messages 10000] [--compression none] [--partitions P]\n"
-            "                  [--timeout-s 300] [--json] [--quiet]\n"
+            "                  [--timeout-s 300] [--json] [--quiet] [-X librdkafka.key=value ...]\n"
             "  rnbench consume --bootstrap HOST:PORT|mock --topic T --records N\n"
-            "                  [--record-size B] [--partitions P] [--timeout-s 300] [--json] [--quiet]\n");
+            "                  [--record-size B] [--partitions P] [--timeout-s 300] [--json] [--quiet]\n"
+            "                  [-X librdkafka.key=value ...]\n"
+            "  rnbench delete --bootstrap HOST:PORT --topic T     (DeleteTopics; a missing topic is fine)\n"
+            "  -X sets any librdkafka client property (after rnbench's own), e.g. -X fetch.wait.max.ms=100\n");
     exit(2);
 }
 
@@ -95,7 +116,7 @@ static void parse_opts(int argc, char **argv, opts_t *o) {
     if (argc < 2)
         usage();
     o->mode = argv[1];
-    if (strcmp(o->mode, "produce") && strcmp(o->mode, "consume"))
+    if (strcmp(o->mode, "produce") && strcmp(o->mode, "consume") && strcmp(o->mode, "delete"))
         usage();
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -136,12 +157,19 @@ static void parse_opts(int argc, char **argv, opts_t *o) {
             o->partitions = (int)parse_ll(a, v, 1);
         else if (!strcmp(a, "--timeout-s"))
             o->timeout_s = (int)parse_ll(a, v, 1);
+        else if (!strcmp(a, "-X")) {
+            if (!strchr(v, '=') || o->nprops >= (int)(sizeof(o->props) / sizeof(o->props[0]))) {
+                fprintf(stderr, "rnbench: -X wants key=value (at most 64)\n");
+                exit(2);
+            }
+            o->props[o->nprops++] = v;
+        }
         else {
             fprintf(stderr, "rnbench: unknown option %s\n", a);
             usage();
         }
     }
-    if (!o->bootstrap || !o->topic || o->records < 1)
+    if (!o->bootstrap || !o->topic || (o->records < 1 && strcmp(o->mode, "delete")))
         usage();
     if (strcmp(o->acks, "0") && strcmp(o->acks, "1") && strcmp(o->acks, "all") &&
         strcmp(o->acks, "-1")) {
@@ -247,7 +275,7 @@ static void conf_set(rd_kafka_conf_t *conf, const char *k, const char *v) {
  * result lines on stdout. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    fprintf(stderr, "rnbench: rdkafka %d %s: %s\n", level, fac, buf);
+    fprintf(stderr, "rnbench: %.6f rdkafka %d %s: %s\n", now_ns() / 1e9, level, fac, buf);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -257,6 +285,17 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
     fprintf(stderr, "rnbench: error: %s: %s\n", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
     if (err == RD_KAFKA_RESP_ERR__FATAL)
         g_stop = 1;
+}
+
+/* Apply the -X key=value properties, which override rnbench's settings. */
+static void conf_apply_props(rd_kafka_conf_t *conf, const opts_t *o) {
+    for (int i = 0; i < o->nprops; i++) {
+        char kv[512];
+        snprintf(kv, sizeof(kv), "%s", o->props[i]);
+        char *eq = strchr(kv, '=');
+        *eq = 0;
+        conf_set(conf, kv, eq + 1);
+    }
 }
 
 static rd_kafka_conf_t *base_conf(const char *bootstrap) {
@@ -279,6 +318,7 @@ static void mock_start(mock_t *m, const opts_t *o) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     conf_set(conf, "client.id", "rnbench-mock");
+    conf_set(conf, "log_level", "3"); /* no "no bootstrap.servers" warning */
     rd_kafka_conf_set_log_cb(conf, log_cb);
     m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!m->rk)
@@ -372,6 +412,45 @@ static int ensure_topic(rd_kafka_t *rk, const opts_t *o) {
     if (cnt < 0)
         die("topic %s not ready after create: %s", o->topic, err);
     return cnt;
+}
+
+/* Delete the topic with the admin API (the bench script drops each round's
+ * topics so the data set, and the page cache it occupies, stays bounded). */
+static int delete_topic(const opts_t *o) {
+    char err[512];
+    rd_kafka_conf_t *conf = base_conf(o->bootstrap);
+    conf_apply_props(conf, o);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk)
+        die("admin client: %s", err);
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(o->topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(ao, 10000, err, sizeof(err));
+    rd_kafka_AdminOptions_set_request_timeout(ao, 15000, err, sizeof(err));
+    rd_kafka_DeleteTopics(rk, &dt, 1, ao, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 20000);
+    if (!ev)
+        die("DeleteTopics %s: no reply within 20 s", o->topic);
+    if (rd_kafka_event_error(ev))
+        die("DeleteTopics %s: %s", o->topic, rd_kafka_event_error_string(ev));
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr =
+        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+        if (e && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+            fprintf(stderr, "rnbench: DeleteTopics %s: %s\n", o->topic, rd_kafka_err2name(e));
+            rc = 1;
+        }
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- produce */
@@ -468,6 +547,7 @@ static void run_produce(const opts_t *o, const char *bootstrap, int is_mock, pro
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%d", o->timeout_s * 1000);
     conf_set(conf, "message.timeout.ms", tmo);
+    conf_apply_props(conf, o);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_opaque(conf, &st);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
@@ -564,7 +644,8 @@ static void run_produce(const opts_t *o, const char *bootstrap, int is_mock, pro
 /* ---------------------------------------------------------------- consume */
 
 typedef struct {
-    long long received, bytes, records;
+    long long received, bytes, records, wraps;
+    double startup_ms; /* assign() to first record */
     double elapsed_s, rps, mbps, cpu, cpu_user, cpu_sys, mock_cpu;
     char first_err[256];
     int timed_out;
@@ -579,6 +660,16 @@ static void run_consume(const opts_t *o, const char *bootstrap, int is_mock, con
     conf_set(conf, "enable.auto.offset.store", "false");
     conf_set(conf, "auto.offset.reset", "earliest");
     conf_set(conf, "fetch.wait.max.ms", "10");
+    /* librdkafka 2.0 stops fetching when its queue passes queued.min.messages
+     * (100000) or queued.max.messages.kbytes (64 MB) and then only resumes
+     * after a ~0.5-1 s backoff, not as soon as the application drains it.
+     * A broker that serves fetches faster than the application polls hits
+     * that stall (seen against runneld: 1 M records in 0.4 s or 1.1-2 s at
+     * random), which would measure librdkafka, not the broker.  Let the
+     * queue grow instead. */
+    conf_set(conf, "queued.min.messages", "10000000");
+    conf_set(conf, "queued.max.messages.kbytes", "1048576");
+    conf_apply_props(conf, o);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk)
         die("consumer: %s", err);
@@ -591,10 +682,31 @@ static void run_consume(const opts_t *o, const char *bootstrap, int is_mock, con
     for (int p = 0; p < nparts; p++)
         rd_kafka_topic_partition_list_add(tpl, o->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
 
+    /* The mock keeps only the newest ~5 MB of each partition (librdkafka's
+     * hard-coded mock log limit), so it cannot hold N records.  There we read
+     * the retained range [lo, hi) over and over, seeking back to lo as soon
+     * as the last retained record of a partition has been consumed. */
+    int64_t *lo = calloc((size_t)nparts, sizeof(int64_t));
+    int64_t *hi = calloc((size_t)nparts, sizeof(int64_t));
+    if (!lo || !hi)
+        die("out of memory");
+    if (is_mock) {
+        for (int p = 0; p < nparts; p++) {
+            rd_kafka_resp_err_t qe = rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo[p], &hi[p], 10000);
+            if (qe)
+                die("watermarks %s [%d]: %s", o->topic, p, rd_kafka_err2str(qe));
+            if (hi[p] <= lo[p])
+                die("mock partition %s [%d] is empty", o->topic, p);
+        }
+    }
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(seek, o->topic, 0);
+
     uint64_t deadline = now_ns() + (uint64_t)o->timeout_s * 1000000000ull;
     double u0, s0, cpu0 = cpu_seconds(&u0, &s0);
     double mock0 = is_mock ? mock_thread_cpu_seconds() : 0;
-    uint64_t t0 = now_ns(), t1 = t0;
+    uint64_t t0 = now_ns(), t1 = t0, tfirst = 0;
+    long long first_len = 0;
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, tpl);
     if (e)
         die("assign: %s", rd_kafka_err2str(e));
@@ -603,10 +715,26 @@ static void run_consume(const opts_t *o, const char *bootstrap, int is_mock, con
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (m) {
             if (!m->err) {
+                if (!r->received) {
+                    tfirst = now_ns();
+                    first_len = (long long)m->len;
+                }
                 r->received++;
                 r->bytes += (long long)m->len;
                 if (r->received == o->records)
                     t1 = now_ns();
+                else if (is_mock && m->partition >= 0 && m->partition < nparts &&
+                         m->offset == hi[m->partition] - 1) {
+                    seek->elems[0].partition = m->partition;
+                    seek->elems[0].offset = lo[m->partition];
+                    seek->elems[0].err = 0;
+                    rd_kafka_error_t *se = rd_kafka_seek_partitions(rk, seek, 10000);
+                    if (se)
+                        die("seek: %s", rd_kafka_error_string(se));
+                    if (seek->elems[0].err)
+                        die("seek: %s", rd_kafka_err2str(seek->elems[0].err));
+                    r->wraps++;
+                }
             } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 if (!r->first_err[0])
                     snprintf(r->first_err, sizeof(r->first_err), "%s: %s", rd_kafka_err2name(m->err),
@@ -626,10 +754,15 @@ static void run_consume(const opts_t *o, const char *bootstrap, int is_mock, con
     double u1, s1, cpu1 = cpu_seconds(&u1, &s1);
     double mock1 = is_mock ? mock_thread_cpu_seconds() : 0;
 
+    /* Rates run from the first record to the last, so that start-up (offset
+     * lookup, first fetch; reported as startup_ms) does not count: librdkafka
+     * sometimes delays the first ListOffsets by its 500 ms retry backoff when
+     * assign() races the partition joining its broker thread. */
     r->records = o->records;
-    r->elapsed_s = (double)(t1 - t0) / 1e9;
-    r->rps = r->elapsed_s > 0 ? (double)r->received / r->elapsed_s : 0;
-    r->mbps = r->elapsed_s > 0 ? (double)r->bytes / 1048576.0 / r->elapsed_s : 0;
+    r->startup_ms = tfirst ? (double)(tfirst - t0) / 1e6 : (double)(t1 - t0) / 1e6;
+    r->elapsed_s = tfirst ? (double)(t1 - tfirst) / 1e9 : 0;
+    r->rps = r->elapsed_s > 0 ? (double)(r->received - 1) / r->elapsed_s : 0;
+    r->mbps = r->elapsed_s > 0 ? (double)(r->bytes - first_len) / 1048576.0 / r->elapsed_s : 0;
     r->cpu = cpu1 - cpu0;
     r->cpu_user = u1 - u0;
     r->cpu_sys = s1 - s0;
@@ -640,6 +773,9 @@ static void run_consume(const opts_t *o, const char *bootstrap, int is_mock, con
                  r->received, o->records);
 
     rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_topic_partition_list_destroy(seek);
+    free(lo);
+    free(hi);
     rd_kafka_assign(rk, NULL);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -667,6 +803,11 @@ int main(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
+    if (!strcmp(o.mode, "delete")) {
+        if (!strcmp(o.bootstrap, "mock"))
+            return 0;
+        return delete_topic(&o);
+    }
     int is_mock = !strcmp(o.bootstrap, "mock");
     mock_t mock = {0};
     const char *bootstrap = o.bootstrap;
@@ -711,6 +852,12 @@ int main(int argc, char **argv) {
             prod_result_t pr;
             opts_t po = o;
             po.acks = "1";
+            po.quiet = 1;
+            /* The mock retains ~5 MB per partition: write a bit more than
+             * that (or N if fewer), then consume wraps over what is kept. */
+            long long fit = (long long)o.partitions * (6LL * 1024 * 1024 / (o.record_size + 16) + 1);
+            if (po.records > fit)
+                po.records = fit;
             run_produce(&po, bootstrap, 1, &pr);
             if (pr.failed || pr.timed_out)
                 die("prefill of mock topic failed: %lld failed: %s", pr.failed, pr.first_err);
@@ -718,23 +865,23 @@ int main(int argc, char **argv) {
         cons_result_t r;
         run_consume(&o, bootstrap, is_mock, &r);
         rc = (r.received < o.records || g_stop) ? 1 : 0;
-        printf("consume target=%s topic=%s records=%lld received=%lld time=%.3fs %.0f rec/s %.2f MB/s "
-               "cpu=%.2fs (user %.2f sys %.2f%s",
-               target, o.topic, r.records, r.received, r.elapsed_s, r.rps, r.mbps, r.cpu, r.cpu_user,
-               r.cpu_sys, is_mock ? ", mock broker " : "");
+        printf("consume target=%s topic=%s records=%lld received=%lld startup=%.1fms time=%.3fs %.0f rec/s "
+               "%.2f MB/s cpu=%.2fs (user %.2f sys %.2f%s",
+               target, o.topic, r.records, r.received, r.startup_ms, r.elapsed_s, r.rps, r.mbps, r.cpu,
+               r.cpu_user, r.cpu_sys, is_mock ? ", mock broker " : "");
         if (is_mock)
-            printf("%.2f", r.mock_cpu);
+            printf("%.2f; %lld wraps", r.mock_cpu, r.wraps);
         printf(")%s%s\n", r.first_err[0] ? " error=" : "", r.first_err);
         if (o.json) {
             printf("{\"mode\":\"consume\",\"target\":");
             json_str(stdout, target);
             printf(",\"topic\":");
             json_str(stdout, o.topic);
-            printf(",\"records\":%lld,\"received\":%lld,\"bytes\":%lld,\"elapsed_s\":%.6f,"
+            printf(",\"records\":%lld,\"received\":%lld,\"bytes\":%lld,\"startup_ms\":%.3f,\"elapsed_s\":%.6f,"
                    "\"records_per_s\":%.1f,\"mb_per_s\":%.3f,\"cpu_s\":%.3f,\"cpu_user_s\":%.3f,"
-                   "\"cpu_sys_s\":%.3f,\"mock_cpu_s\":%.3f,\"timed_out\":%s,\"error\":",
-                   r.records, r.received, r.bytes, r.elapsed_s, r.rps, r.mbps, r.cpu, r.cpu_user, r.cpu_sys,
-                   r.mock_cpu, r.timed_out ? "true" : "false");
+                   "\"cpu_sys_s\":%.3f,\"mock_cpu_s\":%.3f,\"mock_wraps\":%lld,\"timed_out\":%s,\"error\":",
+                   r.records, r.received, r.bytes, r.startup_ms, r.elapsed_s, r.rps, r.mbps, r.cpu, r.cpu_user, r.cpu_sys,
+                   r.mock_cpu, r.wraps, r.timed_out ? "true" : "false");
             json_str(stdout, r.first_err);
             printf("}\n");
         }

@@ -72,6 +72,8 @@ typedef struct rn_partition {
     int32_t index;
     rn_log *log;
     atomic_int storage_error;   /* sticky: a write or sync failed */
+    atomic_llong unflushed;     /* records appended since the last sync (flush.messages) */
+    atomic_llong last_sync_ms;  /* when the flusher last synced it (flush.ms) */
     /* flusher.c's queue, guarded by its mutex */
     int flush_queued;
     struct rn_partition *flush_next;
@@ -95,6 +97,14 @@ struct rn_topic {
     int timestamp_type;         /* message.timestamp.type: 0 CreateTime, 1 LogAppendTime */
     int32_t max_message_bytes;  /* max.message.bytes */
     rn_log_config log_cfg;      /* segment.bytes, index.interval.bytes, segment.index.bytes */
+    int64_t flush_messages;     /* flush.messages: sync after this many records (INT64_MAX: never) */
+    int64_t flush_ms;           /* flush.ms: sync data older than this (INT64_MAX: never) */
+    int64_t retention_ms;       /* retention.ms (-1: forever) */
+    int64_t retention_bytes;    /* retention.bytes (-1: unlimited) */
+    int cleanup_delete;         /* cleanup.policy has delete */
+    int cleanup_compact;        /* cleanup.policy has compact */
+    int64_t delete_retention_ms, min_compaction_lag_ms, max_compaction_lag_ms;
+    double min_cleanable_dirty_ratio;
     rn_topic *next_by_name;     /* hash chains */
     rn_topic *next_by_id;
 };
@@ -288,6 +298,14 @@ void rn_flusher_forget(rn_partition *p);
 void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req));
 /* Runs on_flushed for this worker's parked requests whose generation is done. */
 void rn_flush_waiters_done(rn_worker *w);
+
+/* ---- background log work (log_manager.c, retention.c) ---- */
+
+int rn_log_manager_start(void);
+void rn_log_manager_stop(void);
+/* Retention, purging and compaction of one partition (log manager thread,
+ * topics read lock held). */
+void rn_log_housekeeping(rn_topic *t, rn_partition *p, int64_t now_ms);
 
 /* Small helpers shared by handlers. */
 rn_str rn_arena_str(rn_arena *a, const char *s);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "common/clock.h"
 #include "common/rlog.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -86,6 +87,8 @@ static void *flusher_main(void *arg)
             p->flush_queued = 0;
         pthread_mutex_unlock(&mu);
         for (rn_partition *p = batch; p; p = p->flush_next) {
+            atomic_store(&p->unflushed, 0);
+            atomic_store(&p->last_sync_ms, rn_mono_ms());
             int64_t rc = rn_log_sync(p->log);
             if (rc < 0) {
                 rn_error("fdatasync of %s-%d failed: %s; acks=all produces to it now fail", p->topic->name,

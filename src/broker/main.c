@@ -33,7 +33,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: runneld [server.properties] [--override key=value ...]\n"
                  "Starts a Runnel broker. With no arguments: a single node on 127.0.0.1:9092,\n"
-                 "data in ./data. Keys and defaults are Kafka's; see config/server.properties.\n");
+                 "data in ./data. Keys and defaults are Kafka's; see config/server.properties.\n"
+                 "  --api-versions   print the Kafka APIs and versions served, and exit\n");
 }
 
 static int mkdirs(const char *path)
@@ -125,6 +126,19 @@ int main(int argc, char **argv)
             overrides[noverrides++] = argv[++i];
         } else if (strncmp(argv[i], "--override=", 11) == 0) {
             overrides[noverrides++] = argv[i] + 11;
+        } else if (strcmp(argv[i], "--api-versions") == 0) {
+            /* The table docs/compatibility.md is made from. */
+            printf("| ApiKey | API | versions served | flexible from |\n|---:|---|---|---|\n");
+            for (int k = 0; k < rn_api_table_len; k++) {
+                const rn_api_desc *d = &rn_api_table[k];
+                if (!rn_handler_for(d->api_key))
+                    continue;
+                char flex[16] = "never";
+                if (d->flexible_min >= 0)
+                    snprintf(flex, sizeof flex, "v%d", d->flexible_min);
+                printf("| %d | %s | %d-%d | %s |\n", d->api_key, d->name, d->min_version, d->max_version, flex);
+            }
+            return 0;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -199,7 +213,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits this; main waits below */
 
-    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_server_start() < 0) {
+    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_log_manager_start() < 0 || rn_server_start() < 0) {
         rn_error("start-up failed");
         return 1;
     }
@@ -209,6 +223,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     rn_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rn_server_stop();
+    rn_log_manager_stop();
     rn_group_stop();
     rn_flusher_stop();
     rn_topics_close_all();

@@ -86,6 +86,9 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
     }
     pr->BaseOffset = base;
     pr->LogStartOffset = rn_log_start_offset(p->log);
+    int64_t unflushed = atomic_fetch_add(&p->unflushed, last - base + 1) + (last - base + 1);
+    if (acks != -1 && unflushed >= t->flush_messages)
+        rn_flusher_enqueue(p); /* flush.messages: sync now, without holding the answer */
     if (acks == -1) {
         uint64_t gen = rn_flusher_enqueue(p);
         if (gen > req->flush_gen)

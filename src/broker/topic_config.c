@@ -172,6 +172,20 @@ void rn_topic_config_apply(rn_topic *t)
     t->log_cfg.index_interval_bytes = iib > INT32_MAX ? INT32_MAX : (int32_t)iib;
     int64_t sib = long_of(t, "segment.index.bytes", rn_g.cfg.log_index_size_max_bytes);
     t->log_cfg.segment_index_bytes = sib > INT32_MAX ? INT32_MAX : (int32_t)sib;
+    t->flush_messages = long_of(t, "flush.messages", rn_g.cfg.log_flush_interval_messages);
+    t->flush_ms = long_of(t, "flush.ms", rn_g.cfg.log_flush_interval_ms < 0 ? INT64_MAX : rn_g.cfg.log_flush_interval_ms);
+    t->retention_ms = long_of(t, "retention.ms", rn_g.cfg.log_retention_ms);
+    t->retention_bytes = long_of(t, "retention.bytes", rn_g.cfg.log_retention_bytes);
+    const char *cp = rn_topic_config_override(t, "cleanup.policy");
+    if (!cp)
+        cp = rn_g.cfg.log_cleanup_policy;
+    t->cleanup_delete = strstr(cp, "delete") != NULL;
+    t->cleanup_compact = strstr(cp, "compact") != NULL;
+    t->delete_retention_ms = long_of(t, "delete.retention.ms", 86400000LL);
+    t->min_compaction_lag_ms = long_of(t, "min.compaction.lag.ms", 0);
+    t->max_compaction_lag_ms = long_of(t, "max.compaction.lag.ms", INT64_MAX);
+    const char *ratio = rn_topic_config_override(t, "min.cleanable.dirty.ratio");
+    t->min_cleanable_dirty_ratio = ratio ? strtod(ratio, NULL) : 0.5;
 }
 
 int rn_topic_config_set(rn_topic *t, rn_str name, rn_str value)

@@ -27,6 +27,7 @@
 
 #include "broker/broker.h"
 #include "broker/topic_config.h"
+#include "common/clock.h"
 #include "common/rlog.h"
 
 #define TOPIC_NAME_MAX 249
@@ -302,6 +303,7 @@ static rn_partition *partition_open(rn_topic *t, int32_t index, int clean_shutdo
         return NULL;
     p->topic = t;
     p->index = index;
+    atomic_store(&p->last_sync_ms, rn_mono_ms());
     int rc = rn_log_open(dir, &t->log_cfg, clean_shutdown, &p->log);
     if (rc < 0) {
         rn_error("cannot open log %s: %s", dir, strerror(-rc));

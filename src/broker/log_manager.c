@@ -1,0 +1,102 @@
+/*
+ * log_manager.c - the broker's background work on logs, on its own thread:
+ *
+ *   every 100 ms      flush.ms: queue partitions whose unsynced data is older
+ *                     than their topic's flush.ms for the flusher
+ *   every log.retention.check.interval.ms
+ *                     retention (time and size) and segment purging, then
+ *                     compaction of compacted topics
+ *
+ * It holds the topics read lock while it visits partitions, so no topic is
+ * deleted under it; the log functions it calls do their disk work without
+ * blocking appends and reads for more than a pointer swap.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/broker.h"
+#include "common/clock.h"
+#include "common/rlog.h"
+
+#define TICK_MS 100
+
+static pthread_t thread;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int stopping, running;
+
+typedef struct tick_ctx {
+    int64_t now_mono_ms;
+    int64_t now_wall_ms;
+    int housekeeping;
+} tick_ctx;
+
+static int visit_topic(rn_topic *t, void *arg)
+{
+    tick_ctx *c = arg;
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        rn_partition *p = t->parts[i];
+        if (!p)
+            continue;
+        if (t->flush_ms != INT64_MAX && atomic_load(&p->unflushed) > 0 &&
+            c->now_mono_ms - atomic_load(&p->last_sync_ms) >= t->flush_ms)
+            rn_flusher_enqueue(p);
+        if (c->housekeeping)
+            rn_log_housekeeping(t, p, c->now_wall_ms);
+    }
+    return 0;
+}
+
+static void *manager_main(void *arg)
+{
+    (void)arg;
+    int64_t next_housekeeping = rn_mono_ms() + rn_g.cfg.log_retention_check_interval_ms;
+    pthread_mutex_lock(&mu);
+    while (!stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&cv, &mu, &ts);
+        if (stopping)
+            break;
+        pthread_mutex_unlock(&mu);
+        tick_ctx c = {rn_mono_ms(), rn_now_ms(), 0};
+        if (c.now_mono_ms >= next_housekeeping) {
+            c.housekeeping = 1;
+            next_housekeeping = c.now_mono_ms + rn_g.cfg.log_retention_check_interval_ms;
+        }
+        rn_topics_rdlock();
+        rn_topics_each(visit_topic, &c);
+        rn_topics_unlock();
+        pthread_mutex_lock(&mu);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+int rn_log_manager_start(void)
+{
+    stopping = 0;
+    if (pthread_create(&thread, NULL, manager_main, NULL) != 0)
+        return -EAGAIN;
+    running = 1;
+    return 0;
+}
+
+void rn_log_manager_stop(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    running = 0;
+}
