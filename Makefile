@@ -28,7 +28,7 @@ PY      ?= /usr/bin/python3
 LIB_DIRS  = src/common src/proto src/net src/log src/group src/broker
 LIB_SRCS  = $(filter-out src/broker/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/proto_gen.o
-BROKER_LIBS = -lm
+BROKER_LIBS = -lm -lz -llz4 -lzstd -lsnappy
 
 # The command-line tool: librdkafka plus src/common (via librunnel.a).
 CLI_SRCS  = $(wildcard src/cli/*.c)
@@ -77,7 +77,7 @@ run: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/runneld
+integration: $(BUILD)/runneld $(BUILD)/runnel
 	RUNNELD=$(abspath $(BUILD)/runneld) tests/integration/run.sh
 
 # The whole suite: deps, unit and integration tests, then the same under ASan/UBSan.
@@ -85,14 +85,10 @@ test: deps
 	$(MAKE) unit integration
 	$(MAKE) SAN=1 unit integration
 
-# Benchmark: rnbench (librdkafka client) against runneld and against librdkafka's
-# in-process mock cluster; see bench/README.md.  ROUNDS=N to change the round count.
-$(BUILD)/rnbench: bench/rnbench.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -lrdkafka
-
-bench: $(BUILD)/runneld $(BUILD)/rnbench
-	RUNNELD=$(abspath $(BUILD)/runneld) RNBENCH=$(abspath $(BUILD)/rnbench) scripts/bench.sh
+# Benchmark: `runnel bench` against runneld and against librdkafka's in-process
+# mock cluster; see docs/cli.md.  ROUNDS=N to change the round count.
+bench: $(BUILD)/runneld $(BUILD)/runnel
+	RUNNELD=$(abspath $(BUILD)/runneld) RUNNEL=$(abspath $(BUILD)/runnel) scripts/bench.sh
 
 clean:
 	rm -rf build build-san

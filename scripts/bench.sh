@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runnel benchmark: rnbench (librdkafka) against runneld and against
-# librdkafka's in-process mock cluster, in alternating rounds.
+# Runnel benchmark: `runnel bench` (librdkafka) against runneld and against
+# librdkafka's in-process mock cluster (`--brokers mock`), in alternating rounds.
 #
 #   scripts/bench.sh            (or: make bench)
 #
@@ -10,8 +10,8 @@
 #   RECORDS=1000000    records per run
 #   RECORD_SIZE=100    bytes per record
 #   PARTITIONS=1       partitions of the benchmark topics
-#   RUN_TIMEOUT=120    seconds one rnbench run may take before it is killed
-#   RUNNELD, RNBENCH   binaries (default build/runneld, build/rnbench)
+#   RUN_TIMEOUT=120    seconds one `runnel bench` run may take before it is killed
+#   RUNNELD, RUNNEL    binaries (default build/runneld, build/runnel)
 #   KEEP=1             keep the temp dir (data, broker log, raw results)
 #   WARMUP_MB=1024     MB written to (and deleted from) the temp dir before the
 #                      broker starts; 0 to skip (see "page cache" below)
@@ -32,7 +32,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNNELD=${RUNNELD:-$ROOT/build/runneld}
-RNBENCH=${RNBENCH:-$ROOT/build/rnbench}
+RUNNEL=${RUNNEL:-$ROOT/build/runnel}
 ROUNDS=${ROUNDS:-3}
 RECORDS=${RECORDS:-1000000}
 RECORD_SIZE=${RECORD_SIZE:-100}
@@ -41,7 +41,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 KEEP=${KEEP:-0}
 WARMUP_MB=${WARMUP_MB:-1024}
 
-for b in "$RUNNELD" "$RNBENCH"; do
+for b in "$RUNNELD" "$RUNNEL"; do
     [ -x "$b" ] || { echo "bench: $b not built (run make bench)" >&2; exit 2; }
 done
 
@@ -126,7 +126,7 @@ if [ "$up" != 1 ]; then
 fi
 log "bench: runneld pid $BPID on $BOOT, data in $WORK/data; $ROUNDS rounds x $RECORDS records x $RECORD_SIZE B, $PARTITIONS partition(s)"
 
-# run_case CASE TARGET ROUND rnbench-args...   (TARGET: runneld | mock)
+# run_case CASE TARGET ROUND bench-args...   (TARGET: runneld | mock)
 run_case() {
     local case=$1 target=$2 round=$3
     shift 3
@@ -143,21 +143,21 @@ run_case() {
     local err=$WORK/$case.$target.$round.err
     local c0 c1 out rc json bcpu
     c0=$(broker_cpu)
-    out=$(timeout -k 5 "$RUN_TIMEOUT" "$RNBENCH" "$@" --bootstrap "$boot" --records "$RECORDS" \
-        --timeout-s $((RUN_TIMEOUT - 10)) --json 2>"$err")
+    out=$(timeout -k 5 "$RUN_TIMEOUT" "$RUNNEL" --brokers "$boot" --output json bench "$@" --records "$RECORDS" \
+        --time-limit $((RUN_TIMEOUT - 10)) --quiet 2>"$err")
     rc=$?
     c1=$(broker_cpu)
     bcpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%.2f", b - a }')
     json=$(printf '%s\n' "$out" | grep '^{' | tail -1)
-    [ -n "$json" ] || json="{\"error\":\"rnbench exit status $rc, no result (timeout $RUN_TIMEOUT s?)\"}"
+    [ -n "$json" ] || json="{\"error\":\"runnel bench exit status $rc, no result (timeout $RUN_TIMEOUT s?)\"}"
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$target" "$round" "$rc" "$bcpu" "$json" >>"$RESULTS"
-    log "bench: [$round] $(printf '%s\n' "$out" | grep -v '^{' | head -1) runneld_cpu=${bcpu}s rc=$rc"
+    log "bench: [$round] $case $target: $(printf '%s' "$json" | grep -o '"records_per_s":[0-9.]*') runneld_cpu=${bcpu}s rc=$rc"
     if [ "$rc" -ne 0 ]; then
         FAILED=1
-        log "bench: [$round] $case $target FAILED (exit $rc); rnbench stderr:"
+        log "bench: [$round] $case $target FAILED (exit $rc); runnel stderr:"
         head -20 "$err" | sed 's/^/    /' >&2
     elif [ -s "$err" ]; then
-        log "bench: [$round] $case $target: rnbench stderr ($(wc -l <"$err") lines):"
+        log "bench: [$round] $case $target: runnel stderr ($(wc -l <"$err") lines):"
         head -5 "$err" | sed 's/^/    /' >&2
     fi
     if [ "$target" = runneld ] && ! broker_alive; then
@@ -191,7 +191,7 @@ for r in $(seq 1 "$ROUNDS"); do
     pair consume "$r" consume --topic bench-acks1-r$r $P
     if broker_alive; then
         for t in bench-acks1-r$r bench-acksall-r$r; do
-            timeout -k 5 60 "$RNBENCH" delete --bootstrap "$BOOT" --topic "$t" 2>>"$WORK/delete.err" ||
+            timeout -k 5 60 "$RUNNEL" --brokers "$BOOT" topic delete "$t" >/dev/null 2>>"$WORK/delete.err" ||
                 { log "bench: [$r] deleting topic $t FAILED:"; tail -3 "$WORK/delete.err" >&2; FAILED=1; }
         done
     fi
@@ -236,9 +236,9 @@ for case in cases:
         good = [d for d in runs if d["rc"] == 0 and not d.get("error")]
         rps = med([d.get("records_per_s") for d in good])
         mbps = med([d.get("mb_per_s") for d in good])
-        p50 = med([d.get("lat_p50_ms") for d in good])
-        p99 = med([d.get("lat_p99_ms") for d in good])
-        mx = med([d.get("lat_max_ms") for d in good])
+        p50 = med([(d.get("ack_latency_ms") or {}).get("p50") for d in good])
+        p99 = med([(d.get("ack_latency_ms") or {}).get("p99") for d in good])
+        mx = med([(d.get("ack_latency_ms") or {}).get("max") for d in good])
         ccpu = med([(d.get("cpu_s") or 0) - (d.get("mock_cpu_s") or 0) for d in good])
         if target == "runneld":
             scpu_runs = [d["runneld_cpu_s"] for d in runs]

@@ -75,9 +75,22 @@ typedef struct rn_partition {
     atomic_llong unflushed;     /* records appended since the last sync (flush.messages) */
     atomic_llong last_sync_ms;  /* when the flusher last synced it (flush.ms) */
     /* flusher.c's queue, guarded by its mutex */
-    int flush_queued;
+    int flush_queued;           /* in the queue for the next round */
+    int flush_in_round;         /* being synced by the current round */
     struct rn_partition *flush_next;
+    /* Background work (log manager) holds the partition with
+     * rn_partition_try_hold without the topics lock; deletion marks it dying
+     * and waits until no such hold remains. */
+    pthread_mutex_t hold_mu;
+    pthread_cond_t hold_cv;
+    int holds;
+    int dying;
 } rn_partition;
+
+/* Takes a hold for work done without the topics lock; fails (0) when the
+ * partition is being deleted. Call under the topics read lock. */
+int rn_partition_try_hold(rn_partition *p);
+void rn_partition_unhold(rn_partition *p);
 
 #define RN_TOPIC_CONFIGS_MAX 32
 #define RN_TOPIC_CONFIG_KEY_MAX 64
@@ -105,6 +118,7 @@ struct rn_topic {
     int cleanup_compact;        /* cleanup.policy has compact */
     int64_t delete_retention_ms, min_compaction_lag_ms, max_compaction_lag_ms;
     double min_cleanable_dirty_ratio;
+    int64_t file_delete_delay_ms; /* file.delete.delay.ms */
     rn_topic *next_by_name;     /* hash chains */
     rn_topic *next_by_id;
 };
@@ -303,9 +317,18 @@ void rn_flush_waiters_done(rn_worker *w);
 
 int rn_log_manager_start(void);
 void rn_log_manager_stop(void);
-/* Retention, purging and compaction of one partition (log manager thread,
- * topics read lock held). */
-void rn_log_housekeeping(rn_topic *t, rn_partition *p, int64_t now_ms);
+/* A topic's retention and compaction settings, copied under the topics lock. */
+typedef struct rn_housekeeping_cfg {
+    int cleanup_delete, cleanup_compact;
+    int64_t retention_ms, retention_bytes;
+    int64_t delete_retention_ms, min_compaction_lag_ms, max_compaction_lag_ms;
+    double min_cleanable_dirty_ratio;
+    int64_t file_delete_delay_ms;
+} rn_housekeeping_cfg;
+void rn_housekeeping_cfg_of(const rn_topic *t, rn_housekeeping_cfg *out);
+/* Retention, purging and compaction of one held partition (log manager
+ * thread, no topics lock). */
+void rn_log_housekeeping(rn_partition *p, const rn_housekeeping_cfg *cfg, int64_t now_ms);
 
 /* Small helpers shared by handlers. */
 rn_str rn_arena_str(rn_arena *a, const char *s);

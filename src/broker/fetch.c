@@ -11,6 +11,7 @@
  * Fetch sessions (KIP-227) are answered as sessionless: SessionId 0, which
  * every client accepts and treats as "send full fetch requests".
  */
+#include <errno.h>
 #include <string.h>
 
 #include "broker/broker.h"
@@ -128,8 +129,14 @@ static void fetch_respond(rn_req *req, const rn_FetchRequest *rq)
             if (limit <= 0)
                 continue;
             rn_log_slice s;
-            if (rn_log_read(p->log, fp->FetchOffset, (int32_t)limit, hw, &s) < 0) {
-                pd->ErrorCode = RN_ERR_OFFSET_OUT_OF_RANGE;
+            int rc = rn_log_read(p->log, fp->FetchOffset, (int32_t)limit, hw, &s);
+            if (rc < 0) {
+                /* Only a position outside the log is the client's problem;
+                 * anything else is ours, and must not make it reset. */
+                pd->ErrorCode = rc == -ERANGE ? RN_ERR_OFFSET_OUT_OF_RANGE : RN_ERR_KAFKA_STORAGE_ERROR;
+                if (rc != -ERANGE)
+                    rn_error("read of %s-%d at offset %lld failed: %s", t->name, fp->Partition,
+                             (long long)fp->FetchOffset, strerror(-rc));
                 continue;
             }
             if (!s.file)

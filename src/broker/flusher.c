@@ -20,6 +20,7 @@
  * new work gathers for the next one, which is what batches under load.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker.h"
@@ -28,10 +29,13 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t round_cv = PTHREAD_COND_INITIALIZER; /* a round ended */
 static rn_partition *queue_head;
 static uint64_t open_gen = 1;      /* guarded by mu */
 static _Atomic uint64_t done_gen;  /* rounds 1..done_gen are complete */
 static int stopping;
+static rn_partition **round_parts; /* the partitions of the round being synced */
+static int round_cap;
 static pthread_t thread;
 static int running;
 
@@ -39,6 +43,7 @@ uint64_t rn_flusher_enqueue(rn_partition *p)
 {
     pthread_mutex_lock(&mu);
     if (!p->flush_queued) {
+        /* One being synced now may have new data: it is queued again. */
         p->flush_queued = 1;
         p->flush_next = queue_head;
         queue_head = p;
@@ -54,12 +59,16 @@ uint64_t rn_flusher_done(void) { return atomic_load(&done_gen); }
 void rn_flusher_forget(rn_partition *p)
 {
     pthread_mutex_lock(&mu);
-    for (rn_partition **pp = &queue_head; *pp; pp = &(*pp)->flush_next)
-        if (*pp == p) {
-            *pp = p->flush_next;
-            break;
-        }
-    p->flush_queued = 0;
+    if (p->flush_queued) {
+        for (rn_partition **pp = &queue_head; *pp; pp = &(*pp)->flush_next)
+            if (*pp == p) {
+                *pp = p->flush_next;
+                break;
+            }
+        p->flush_queued = 0;
+    }
+    while (p->flush_in_round) /* the round holding it must finish first */
+        pthread_cond_wait(&round_cv, &mu);
     pthread_mutex_unlock(&mu);
 }
 
@@ -75,18 +84,33 @@ static void *flusher_main(void *arg)
         if (done)
             break;
 
-        /* Lock order is topics lock, then mu (as in produce). Holding the
-         * read lock across the round keeps every queued partition alive:
-         * deletion takes the write lock and forgets the partition first. */
-        rn_topics_rdlock();
+        /* No topics lock here: a round can take long (one fdatasync per
+         * partition), and holding it would stall topic creation and, behind
+         * the writer-preferring lock, every request. A partition in the
+         * round is marked (flush_in_round); deletion waits for the round to end
+         * (rn_flusher_forget) before it frees the partition. */
         pthread_mutex_lock(&mu);
-        rn_partition *batch = queue_head;
+        int n = 0;
+        for (rn_partition *p = queue_head; p; p = p->flush_next)
+            n++;
+        if (n > round_cap) {
+            rn_partition **r = realloc(round_parts, (size_t)n * sizeof *r);
+            if (!r)
+                abort(); /* cannot sync: acknowledging would lie */
+            round_parts = r;
+            round_cap = n;
+        }
+        n = 0;
+        for (rn_partition *p = queue_head; p; p = p->flush_next) {
+            round_parts[n++] = p;
+            p->flush_queued = 0;
+            p->flush_in_round = 1;
+        }
         queue_head = NULL;
         uint64_t gen = open_gen++;
-        for (rn_partition *p = batch; p; p = p->flush_next)
-            p->flush_queued = 0;
         pthread_mutex_unlock(&mu);
-        for (rn_partition *p = batch; p; p = p->flush_next) {
+        for (int i = 0; i < n; i++) {
+            rn_partition *p = round_parts[i];
             atomic_store(&p->unflushed, 0);
             atomic_store(&p->last_sync_ms, rn_mono_ms());
             int64_t rc = rn_log_sync(p->log);
@@ -96,7 +120,11 @@ static void *flusher_main(void *arg)
                 atomic_store(&p->storage_error, 1);
             }
         }
-        rn_topics_unlock();
+        pthread_mutex_lock(&mu);
+        for (int i = 0; i < n; i++)
+            round_parts[i]->flush_in_round = 0;
+        pthread_cond_broadcast(&round_cv);
+        pthread_mutex_unlock(&mu);
 
         atomic_store(&done_gen, gen);
         for (int i = 0; i < rn_g.nworkers; i++)
@@ -124,4 +152,7 @@ void rn_flusher_stop(void)
     pthread_mutex_unlock(&mu);
     pthread_join(thread, NULL);
     running = 0;
+    free(round_parts);
+    round_parts = NULL;
+    round_cap = 0;
 }

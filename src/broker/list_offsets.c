@@ -2,6 +2,8 @@
  * list_offsets.c - ListOffsets: earliest (-2), latest (-1), max timestamp
  * (-3, KIP-734) and the first offset at or after a timestamp.
  */
+#include <errno.h>
+
 #include "broker/broker.h"
 #include "proto_gen.h"
 
@@ -83,6 +85,63 @@ void rn_handle_list_offsets(rn_req *req)
     }
     rn_topics_unlock();
     RN_RESPOND(req, ListOffsets, &rs);
+    return;
+oom:
+    rn_req_malformed(req, "request too large to answer");
+}
+
+/* ---- DeleteRecords: moves the log start offset (low watermark) up ---- */
+
+void rn_handle_delete_records(rn_req *req)
+{
+    rn_DeleteRecordsRequest rq;
+    if (!RN_DECODE(req, DeleteRecords, &rq)) {
+        rn_req_malformed(req, NULL);
+        return;
+    }
+    rn_DeleteRecordsResponse rs;
+    rn_DeleteRecordsResponse_init(&rs);
+    int32_t nt = rq.Topics_count > 0 ? rq.Topics_count : 0;
+    rs.Topics = RN_ALLOC(req, rn_DeleteRecordsResponse_DeleteRecordsTopicResult, nt);
+    if (!rs.Topics)
+        goto oom;
+    rs.Topics_count = nt;
+    rn_topics_rdlock();
+    for (int32_t i = 0; i < nt; i++) {
+        rn_DeleteRecordsResponse_DeleteRecordsTopicResult *tr = &rs.Topics[i];
+        rn_DeleteRecordsResponse_DeleteRecordsTopicResult_init(tr);
+        tr->Name = rq.Topics[i].Name;
+        rn_topic *t = rn_topic_find(rq.Topics[i].Name);
+        int32_t np = rq.Topics[i].Partitions_count > 0 ? rq.Topics[i].Partitions_count : 0;
+        tr->Partitions = RN_ALLOC(req, rn_DeleteRecordsResponse_DeleteRecordsPartitionResult, np);
+        if (!tr->Partitions) {
+            rn_topics_unlock();
+            goto oom;
+        }
+        tr->Partitions_count = np;
+        for (int32_t j = 0; j < np; j++) {
+            rn_DeleteRecordsRequest_DeleteRecordsPartition *pq = &rq.Topics[i].Partitions[j];
+            rn_DeleteRecordsResponse_DeleteRecordsPartitionResult *pr = &tr->Partitions[j];
+            rn_DeleteRecordsResponse_DeleteRecordsPartitionResult_init(pr);
+            pr->PartitionIndex = pq->PartitionIndex;
+            pr->LowWatermark = -1;
+            rn_partition *p = rn_partition_find(t, pq->PartitionIndex);
+            if (!p) {
+                pr->ErrorCode = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            int64_t low = -1;
+            int rc = rn_log_delete_records(p->log, pq->Offset, &low);
+            if (rc == -ERANGE || rc == -EINVAL)
+                pr->ErrorCode = RN_ERR_OFFSET_OUT_OF_RANGE;
+            else if (rc < 0)
+                pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
+            else
+                pr->LowWatermark = low;
+        }
+    }
+    rn_topics_unlock();
+    RN_RESPOND(req, DeleteRecords, &rs);
     return;
 oom:
     rn_req_malformed(req, "request too large to answer");

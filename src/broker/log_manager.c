@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,12 +26,21 @@
 static pthread_t thread;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int stopping, running;
+static _Atomic int stopping;
+static int running;
+
+/* A partition to work on outside the topics lock, with the topic settings
+ * copied while the lock was held. */
+typedef struct work_item {
+    rn_partition *p;
+    rn_housekeeping_cfg cfg;
+} work_item;
 
 typedef struct tick_ctx {
     int64_t now_mono_ms;
-    int64_t now_wall_ms;
     int housekeeping;
+    work_item *items;
+    int nitems, cap;
 } tick_ctx;
 
 static int visit_topic(rn_topic *t, void *arg)
@@ -43,8 +53,21 @@ static int visit_topic(rn_topic *t, void *arg)
         if (t->flush_ms != INT64_MAX && atomic_load(&p->unflushed) > 0 &&
             c->now_mono_ms - atomic_load(&p->last_sync_ms) >= t->flush_ms)
             rn_flusher_enqueue(p);
-        if (c->housekeeping)
-            rn_log_housekeeping(t, p, c->now_wall_ms);
+        if (!c->housekeeping)
+            continue;
+        if (c->nitems == c->cap) {
+            int cap = c->cap ? c->cap * 2 : 256;
+            work_item *n = realloc(c->items, (size_t)cap * sizeof *n);
+            if (!n)
+                return 1; /* try again next round */
+            c->items = n;
+            c->cap = cap;
+        }
+        if (!rn_partition_try_hold(p))
+            continue;
+        c->items[c->nitems].p = p;
+        rn_housekeeping_cfg_of(t, &c->items[c->nitems].cfg);
+        c->nitems++;
     }
     return 0;
 }
@@ -53,6 +76,8 @@ static void *manager_main(void *arg)
 {
     (void)arg;
     int64_t next_housekeeping = rn_mono_ms() + rn_g.cfg.log_retention_check_interval_ms;
+    work_item *items = NULL;
+    int items_cap = 0;
     pthread_mutex_lock(&mu);
     while (!stopping) {
         struct timespec ts;
@@ -66,7 +91,7 @@ static void *manager_main(void *arg)
         if (stopping)
             break;
         pthread_mutex_unlock(&mu);
-        tick_ctx c = {rn_mono_ms(), rn_now_ms(), 0};
+        tick_ctx c = {.now_mono_ms = rn_mono_ms(), .items = items, .cap = items_cap};
         if (c.now_mono_ms >= next_housekeeping) {
             c.housekeeping = 1;
             next_housekeeping = c.now_mono_ms + rn_g.cfg.log_retention_check_interval_ms;
@@ -74,9 +99,18 @@ static void *manager_main(void *arg)
         rn_topics_rdlock();
         rn_topics_each(visit_topic, &c);
         rn_topics_unlock();
+        /* The slow part runs without the topics lock; each partition is held. */
+        for (int i = 0; i < c.nitems; i++) {
+            if (!stopping)
+                rn_log_housekeeping(c.items[i].p, &c.items[i].cfg, rn_now_ms());
+            rn_partition_unhold(c.items[i].p);
+        }
+        items = c.items;
+        items_cap = c.cap;
         pthread_mutex_lock(&mu);
     }
     pthread_mutex_unlock(&mu);
+    free(items);
     return NULL;
 }
 

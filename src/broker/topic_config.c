@@ -45,7 +45,8 @@ LONG_DEFAULT(d_segment_index_bytes, rn_g.cfg.log_index_size_max_bytes)
 LONG_DEFAULT(d_min_isr, rn_g.cfg.min_insync_replicas)
 LONG_DEFAULT(d_flush_messages, rn_g.cfg.log_flush_interval_messages)
 LONG_DEFAULT(d_flush_ms, rn_g.cfg.log_flush_interval_ms < 0 ? INT64_MAX : rn_g.cfg.log_flush_interval_ms)
-LONG_DEFAULT(d_segment_ms, 604800000LL)
+LONG_DEFAULT(d_segment_ms, rn_g.cfg.log_roll_ms)
+LONG_DEFAULT(d_file_delete_delay, rn_g.cfg.log_segment_delete_delay_ms)
 LONG_DEFAULT(d_delete_retention_ms, 86400000LL)
 LONG_DEFAULT(d_zero, 0)
 LONG_DEFAULT(d_max_compaction_lag, INT64_MAX)
@@ -65,6 +66,7 @@ static const topic_key keys[] = {
     {"cleanup.policy", K_ENUM, 0, cleanup_policies, d_cleanup},
     {"compression.type", K_ENUM, 0, codecs, d_compression},
     {"delete.retention.ms", K_LONG, 0, NULL, d_delete_retention_ms},
+    {"file.delete.delay.ms", K_LONG, 0, NULL, d_file_delete_delay},
     {"flush.messages", K_LONG, 1, NULL, d_flush_messages},
     {"flush.ms", K_LONG, 0, NULL, d_flush_ms},
     {"index.interval.bytes", K_LONG, 0, NULL, d_index_interval},
@@ -186,6 +188,8 @@ void rn_topic_config_apply(rn_topic *t)
     t->max_compaction_lag_ms = long_of(t, "max.compaction.lag.ms", INT64_MAX);
     const char *ratio = rn_topic_config_override(t, "min.cleanable.dirty.ratio");
     t->min_cleanable_dirty_ratio = ratio ? strtod(ratio, NULL) : 0.5;
+    t->file_delete_delay_ms = long_of(t, "file.delete.delay.ms", rn_g.cfg.log_segment_delete_delay_ms);
+    t->log_cfg.segment_ms = long_of(t, "segment.ms", rn_g.cfg.log_roll_ms);
 }
 
 int rn_topic_config_set(rn_topic *t, rn_str name, rn_str value)

@@ -303,6 +303,8 @@ static rn_partition *partition_open(rn_topic *t, int32_t index, int clean_shutdo
         return NULL;
     p->topic = t;
     p->index = index;
+    pthread_mutex_init(&p->hold_mu, NULL);
+    pthread_cond_init(&p->hold_cv, NULL);
     atomic_store(&p->last_sync_ms, rn_mono_ms());
     int rc = rn_log_open(dir, &t->log_cfg, clean_shutdown, &p->log);
     if (rc < 0) {
@@ -313,15 +315,41 @@ static rn_partition *partition_open(rn_topic *t, int32_t index, int clean_shutdo
     return p;
 }
 
+int rn_partition_try_hold(rn_partition *p)
+{
+    pthread_mutex_lock(&p->hold_mu);
+    int ok = !p->dying;
+    if (ok)
+        p->holds++;
+    pthread_mutex_unlock(&p->hold_mu);
+    return ok;
+}
+
+void rn_partition_unhold(rn_partition *p)
+{
+    pthread_mutex_lock(&p->hold_mu);
+    if (--p->holds == 0)
+        pthread_cond_broadcast(&p->hold_cv);
+    pthread_mutex_unlock(&p->hold_mu);
+}
+
 static void partition_free(rn_partition *p, int delete_data)
 {
     if (!p)
         return;
+    /* Background work that holds it without the topics lock finishes first. */
+    pthread_mutex_lock(&p->hold_mu);
+    p->dying = 1;
+    while (p->holds > 0)
+        pthread_cond_wait(&p->hold_cv, &p->hold_mu);
+    pthread_mutex_unlock(&p->hold_mu);
     rn_flusher_forget(p);
     if (delete_data)
         rn_log_delete(p->log);
     else
         rn_log_close(p->log);
+    pthread_mutex_destroy(&p->hold_mu);
+    pthread_cond_destroy(&p->hold_cv);
     free(p);
 }
 

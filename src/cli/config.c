@@ -160,7 +160,11 @@ static int is_dynamic(rd_kafka_ResourceType_t type, const rd_kafka_ConfigEntry_t
         return 0;
     if (type == RD_KAFKA_RESOURCE_TOPIC)
         return src == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG || src == RD_KAFKA_CONFIG_SOURCE_UNKNOWN_CONFIG;
-    return src == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_BROKER_CONFIG;
+    /* runneld keeps one dynamic set for the whole broker and reports it as
+     * DYNAMIC_DEFAULT_BROKER_CONFIG, so that is kept too. On Kafka this pins
+     * a cluster default as a per-broker value (the same value). */
+    return src == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_BROKER_CONFIG ||
+           src == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG;
 }
 
 void rn_config_alter(rd_kafka_t *rk, rd_kafka_ResourceType_t type, const char *name, const char *const *sets,
@@ -225,7 +229,11 @@ static void broker_id(rd_kafka_t *rk, const char *given, char *out, size_t size)
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, rn_cli_g.timeout_ms);
     if (err)
         rn_cli_die_rpc("metadata", err, NULL);
-    snprintf(out, size, "%d", (int)md->orig_broker_id);
+    /* orig_broker_id is -1 when the answer came over the bootstrap connection. */
+    int id = md->orig_broker_id >= 0 ? md->orig_broker_id : md->broker_cnt > 0 ? md->brokers[0].id : -1;
+    if (id < 0)
+        rn_cli_die("metadata names no broker");
+    snprintf(out, size, "%d", id);
     rd_kafka_metadata_destroy(md);
 }
 
@@ -255,6 +263,9 @@ static int config_get(int argc, char **argv)
     const rd_kafka_ConfigResource_t *res = rn_config_describe(rk, RD_KAFKA_RESOURCE_BROKER, id, &ev);
     const rd_kafka_ConfigEntry_t **es;
     size_t n = select_entries(res, 1, keys, nkeys, &es);
+    print_entries(es, n, stdout);
+    if (rn_cli_g.json)
+        fputc('\n', stdout);
     for (int k = 0; k < nkeys; k++) {
         int found = 0;
         for (size_t i = 0; i < n; i++)
@@ -262,9 +273,6 @@ static int config_get(int argc, char **argv)
         if (!found)
             rn_cli_die("broker %s has no config '%s'", id, keys[k]);
     }
-    print_entries(es, n, stdout);
-    if (rn_cli_g.json)
-        fputc('\n', stdout);
     free(es);
     rd_kafka_event_destroy(ev);
     rd_kafka_destroy(rk);

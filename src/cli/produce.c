@@ -60,6 +60,7 @@ typedef struct produce_opts {
     const char *key_sep;
     piece fmt[PRODUCE_FORMAT_PIECES_MAX];
     int nfmt;
+    char *fmt_text; /* the template's copy that P_LIT pieces point into */
     const char *headers[PRODUCE_HEADERS_MAX];
     int nheaders;
     int32_t partition;
@@ -88,6 +89,9 @@ static void parse_format(rn_args *a, const char *tmpl, produce_opts *o)
     size_t litlen = 0;
     if (!copy)
         rn_cli_die("out of memory");
+    free(o->fmt_text);
+    o->fmt_text = copy;
+    o->nfmt = 0;
     for (; *p; p++) {
         if (*p != '%') {
             lit[litlen++] = *p;
@@ -454,5 +458,6 @@ int rn_cmd_produce(int argc, char **argv)
         fprintf(stderr, "runnel: %lld records not acknowledged within the timeout\n", undelivered);
     }
     rd_kafka_destroy(rk);
+    free(o.fmt_text);
     return failed ? RN_EXIT_ERROR : RN_EXIT_OK;
 }

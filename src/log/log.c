@@ -1,10 +1,13 @@
 /*
  * log.c - one partition's log: the array of segments, appends, reads by
  * offset and by time, group flushes and the recovery-point checkpoint,
- * opening with recovery after an unclean shutdown.
+ * opening with recovery after an unclean shutdown; the log start offset
+ * and its checkpoint, DeleteRecords, retention (whole segments renamed to
+ * .deleted, unlinked later by rn_log_purge_deleted), time-based rolls, and
+ * the swap of segments cleaned by cleaner.c.
  *
  * Layer: src/log (see log.h for the contract; segment.c and index.c for
- * the segment and index formats).
+ * the segment and index formats, cleaner.c for compaction).
  *
  * <dir>/recovery-point: the checkpoint, text, written atomically (write
  * recovery-point.tmp, fdatasync, rename, fsync the folder):
@@ -12,6 +15,27 @@
  *   line  content
  *   1     "0"         version
  *   2     "<offset>"  decimal: every offset below it is on stable storage
+ *
+ * <dir>/log-start-offset: the same format and the same atomic write
+ * (log-start-offset.tmp):
+ *
+ *   line  content
+ *   1     "0"         version
+ *   2     "<offset>"  decimal: offsets below it are deleted (DeleteRecords,
+ *                     retention); the log start offset is
+ *                     max(this, the first segment's base offset)
+ *
+ * Written by rn_log_delete_records before it deletes any segment, and by
+ * retention after it renamed segments away (the first segment's base then
+ * already vouches for the new start). A missing file means 0.
+ *
+ * Deleted segments (retention, DeleteRecords, compaction's swap): their
+ * three files are renamed <name>.deleted, the segment leaves the array
+ * (readers holding a reference keep the open .log), and the names wait on
+ * a pending list until rn_log_purge_deleted() unlinks them after
+ * file.delete.delay.ms. Opening removes any *.deleted and *.cleaned file,
+ * completes any *.swap (cleaner.c: rn_cleaner_recover_swaps), and removes
+ * index files that have no .log.
  *
  * Index files (formats in index.c): each segment keeps only its .log open.
  * The indexes live in memory; their files are written whole, never by the
@@ -35,6 +59,12 @@
  * leave the recovery point equal to the next base, with i's files unwritten.)
  *
  * Locks, always taken in this order:
+ *   clean_mu   one compaction pass at a time (cleaner.c); held across the
+ *              whole pass, which reads and writes files without mu
+ *   del_mu     removes segments from the array (retention, DeleteRecords,
+ *              the cleaner's swap), the pending deletions, the
+ *              log-start-offset checkpoint; held across renames and that
+ *              checkpoint's fsync (so a DeleteRecords may wait that long)
  *   sync_mu    one rn_log_sync() at a time; held across fdatasync and the
  *              index file writes of sealed segments
  *   append_mu  one appender at a time; held across the write(2)
@@ -42,6 +72,11 @@
  *              offsets, index arrays, the dirty list, index_pending. Never
  *              held across fdatasync or pwrite; a roll creates the new
  *              segment's .log under it.
+ *
+ * A segment leaves the array only while no sync is writing its index
+ * files (seg->storing, under mu); a deleted segment's index_pending is
+ * cleared, so the flusher only fdatasyncs its .log. Otherwise a sync could
+ * write <base>.index after the rename, over a cleaned segment's name.
  *
  * Invariants:
  *   1. nsegs >= 1; segs[] is sorted by base offset; segs[nsegs-1] is active.
@@ -51,7 +86,9 @@
  *      index_pending, is on dirty[] (with a ref).
  *   6. A segment with index_pending is sealed: its index arrays no longer
  *      change, so the flusher reads them without mu.
- *   4. start_offset <= recovery_point <= next_offset.
+ *   4. segs[0]->base_offset <= start_offset <= next_offset, and
+ *      recovery_point <= next_offset (DeleteRecords may move the start
+ *      past the recovery point: to the high watermark, which is the end).
  *   5. After an fdatasync error `failed` is set for good: the page cache may
  *      have dropped the dirty pages, so a later fdatasync proving nothing,
  *      appends and syncs return the error until the log is reopened.
@@ -77,10 +114,18 @@
 
 #define CHECKPOINT_NAME "recovery-point"
 #define CHECKPOINT_TMP_NAME "recovery-point.tmp"
+#define START_CHECKPOINT_NAME "log-start-offset"
 #define CHECKPOINT_INTERVAL_MS 5000 /* sync writes the checkpoint at most this often */
 #define CHECKPOINT_BYTES_MAX 64
 
+typedef struct pending_delete {
+    char *path;         /* "<dir>/<base>": the files are <path>.{log,index,timeindex}.deleted */
+    int64_t deleted_ms; /* the now_ms of the deletion */
+} pending_delete;
+
 struct rn_log {
+    pthread_mutex_t clean_mu;
+    pthread_mutex_t del_mu;
     pthread_mutex_t sync_mu;
     pthread_mutex_t append_mu;
     pthread_mutex_t mu;
@@ -91,7 +136,7 @@ struct rn_log {
     rn_segment **segs;
     int32_t nsegs;
     int32_t segs_cap;
-    int64_t start_offset; /* becomes a checkpoint of its own with retention */
+    int64_t start_offset; /* max(segs[0]->base_offset, log-start-offset checkpoint) */
     int64_t next_offset;
     int64_t max_ts;
     int64_t max_ts_offset;
@@ -103,6 +148,12 @@ struct rn_log {
     int dir_dirty; /* files were created or removed since the last sync */
     int failed;    /* negative errno of a failed fdatasync, or 0 */
     int32_t index_rebuilds; /* segments recovered at open (set before it returns) */
+
+    /* guarded by del_mu */
+    int64_t start_ckpt; /* value in log-start-offset; -1 when there is no file */
+    pending_delete *pending;
+    int32_t npending;
+    int32_t pending_cap;
 
     /* guarded by sync_mu */
     int64_t ckpt_offset; /* recovery point in the file; -1 before the first write */
@@ -170,7 +221,7 @@ static void mark_dirty(rn_log *log, rn_segment *seg)
     log->dirty[log->ndirty++] = seg;
 }
 
-static int fsync_dir(const char *dir)
+int rn_log_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -180,52 +231,82 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* ---- the recovery-point checkpoint ---- */
+/* ---- checkpoint files ---- */
 
-static int64_t checkpoint_read(const char *dir)
+int rn_log_file_read_small(const char *dir, const char *name, char *buf, size_t cap)
 {
-    char path[4096], buf[CHECKPOINT_BYTES_MAX + 1];
-    snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
+    char path[4096];
+    assert(cap > 1);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = rn_log_io_ops.open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
-        return 0;
-    ssize_t n = rn_logio_pread_all(fd, buf, CHECKPOINT_BYTES_MAX, 0);
+        return -errno;
+    ssize_t n = rn_logio_pread_all(fd, buf, cap - 1, 0);
     close(fd);
-    long long version, offset;
-    char nl;
-    if (n <= 0)
-        return 0;
+    if (n < 0)
+        return (int)n;
     buf[n] = '\0';
-    if (sscanf(buf, "%lld\n%lld%c", &version, &offset, &nl) != 3 || version != 0 || offset < 0 ||
-        nl != '\n') {
-        rn_warn("log: %s: unreadable checkpoint, recovering from the start", path);
-        return 0;
-    }
-    return offset;
+    return (int)n;
 }
 
-static int checkpoint_write(const char *dir, int64_t offset)
+int rn_log_file_write_atomic(const char *dir, const char *name, const char *buf, size_t n)
 {
-    char tmp[4096], path[4096], buf[CHECKPOINT_BYTES_MAX];
-    snprintf(tmp, sizeof(tmp), "%s/%s", dir, CHECKPOINT_TMP_NAME);
-    snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
-    int n = snprintf(buf, sizeof(buf), "0\n%" PRId64 "\n", offset);
+    char tmp[4096], path[4096];
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = rn_log_io_ops.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    int rc = rn_logio_pwrite_all(fd, buf, (size_t)n, 0);
+    int rc = rn_logio_pwrite_all(fd, buf, n, 0);
     if (rc == 0)
         rc = rn_logio_fdatasync(fd);
     close(fd);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     if (rc == 0)
-        rc = fsync_dir(dir);
+        rc = rn_log_fsync_dir(dir);
     if (rc < 0) {
         unlink(tmp);
         rn_warn("log: %s: cannot write checkpoint: %s", path, strerror(-rc));
     }
     return rc;
+}
+
+/* An offset checkpoint (recovery-point, log-start-offset): the offset, or
+ * -1 when the file is missing or unreadable. */
+static int64_t offset_checkpoint_read(const char *dir, const char *name)
+{
+    char buf[CHECKPOINT_BYTES_MAX + 1];
+    int n = rn_log_file_read_small(dir, name, buf, sizeof(buf));
+    long long version, offset;
+    char nl;
+    if (n <= 0)
+        return -1;
+    if (sscanf(buf, "%lld\n%lld%c", &version, &offset, &nl) != 3 || version != 0 || offset < 0 ||
+        nl != '\n') {
+        rn_warn("log: %s/%s: unreadable checkpoint, ignored", dir, name);
+        return -1;
+    }
+    return offset;
+}
+
+static int offset_checkpoint_write(const char *dir, const char *name, int64_t offset)
+{
+    char buf[CHECKPOINT_BYTES_MAX];
+    int n = snprintf(buf, sizeof(buf), "0\n%" PRId64 "\n", offset);
+    return rn_log_file_write_atomic(dir, name, buf, (size_t)n);
+}
+
+/* The recovery point in the file; 0 (recover everything) when missing or unreadable. */
+static int64_t checkpoint_read(const char *dir)
+{
+    int64_t v = offset_checkpoint_read(dir, CHECKPOINT_NAME);
+    return v < 0 ? 0 : v;
+}
+
+static int checkpoint_write(const char *dir, int64_t offset)
+{
+    return offset_checkpoint_write(dir, CHECKPOINT_NAME, offset);
 }
 
 /* ---- open ---- */
@@ -364,10 +445,68 @@ out:
     return rc;
 }
 
+/* Replaces every segment by one empty segment at offset: the start offset
+ * checkpoint is past the recovered end (DeleteRecords up to data that a
+ * crash then lost), so offsets below it must never be handed out again
+ * (Kafka's LogLoader does the same). Only at open. */
+static int restart_at(rn_log *log, int64_t offset)
+{
+    rn_segment *seg;
+    rn_warn("log: %s: log start offset %" PRId64 " is past the end %" PRId64 ", starting empty there", log->dir,
+            offset, log->segs[log->nsegs - 1]->next_offset);
+    int rc = rn_segment_create(log->dir, offset, &log->cfg, &seg);
+    if (rc < 0)
+        return rc;
+    for (int32_t i = 0; i < log->nsegs; i++) {
+        rn_segment_unlink(log->segs[i]);
+        rn_segment_drop(log->segs[i]);
+    }
+    log->segs[0] = seg;
+    log->nsegs = 1;
+    log->dir_dirty = 1;
+    return 0;
+}
+
+/* Completes interrupted swaps (cleaner.c), then removes what a crash can
+ * leave behind: *.deleted (retired segments), *.cleaned (a compaction in
+ * progress), any other *.swap (index files whose .log was not yet renamed),
+ * and index files without a .log. Only at open. */
+static int sweep_dir(const char *dir)
+{
+    int rc = rn_cleaner_recover_swaps(dir);
+    if (rc < 0)
+        return rc;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    char p[4096];
+    while ((de = readdir(d)) != NULL) {
+        const char *s = de->d_name;
+        size_t l = strlen(s);
+        int stray = (l > 8 && strcmp(s + l - 8, ".deleted") == 0) || (l > 8 && strcmp(s + l - 8, ".cleaned") == 0) ||
+                    (l > 5 && strcmp(s + l - 5, ".swap") == 0);
+        if (!stray && strspn(s, "0123456789") == 20 && (strcmp(s + 20, ".index") == 0 || strcmp(s + 20, ".timeindex") == 0)) {
+            snprintf(p, sizeof(p), "%s/%.20s.log", dir, s);
+            stray = access(p, F_OK) < 0 && errno == ENOENT;
+        }
+        if (!stray)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, s);
+        if (unlink(p) < 0 && errno != ENOENT)
+            rn_warn("log: cannot remove %s: %s", p, strerror(errno));
+        else
+            rn_debug("log: removed leftover %s", p);
+    }
+    closedir(d);
+    return 0;
+}
+
 int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out)
 {
     int rc;
-    if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 || cfg->segment_index_bytes <= 0)
+    if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 || cfg->segment_index_bytes <= 0 ||
+        cfg->segment_ms < 0)
         return -EINVAL;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return -errno;
@@ -381,18 +520,29 @@ int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, r
     log->cfg = *cfg;
     if (log->cfg.segment_bytes > INT32_MAX) /* index positions are int32 */
         log->cfg.segment_bytes = INT32_MAX;
+    pthread_mutex_init(&log->clean_mu, NULL);
+    pthread_mutex_init(&log->del_mu, NULL);
     pthread_mutex_init(&log->sync_mu, NULL);
     pthread_mutex_init(&log->append_mu, NULL);
     pthread_mutex_init(&log->mu, NULL);
     log->max_ts = log->max_ts_offset = -1;
     log->ckpt_offset = -1;
     {
-        char tmp[4096];
-        snprintf(tmp, sizeof(tmp), "%s/%s", dir, CHECKPOINT_TMP_NAME);
-        unlink(tmp);
+        static const char *const tmps[] = {CHECKPOINT_TMP_NAME, START_CHECKPOINT_NAME ".tmp",
+                                           RN_CLEANER_CHECKPOINT_NAME ".tmp"};
+        for (size_t i = 0; i < sizeof(tmps) / sizeof(tmps[0]); i++) {
+            char tmp[4096];
+            snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmps[i]);
+            unlink(tmp);
+        }
     }
 
+    if ((rc = sweep_dir(dir)) < 0)
+        goto fail;
     if ((rc = load_segments(log, clean_shutdown)) < 0)
+        goto fail;
+    log->start_ckpt = offset_checkpoint_read(dir, START_CHECKPOINT_NAME);
+    if (log->start_ckpt > active(log)->next_offset && (rc = restart_at(log, log->start_ckpt)) < 0)
         goto fail;
     if ((rc = grow_ptrs(&log->dirty, &log->dirty_cap, 4)) < 0)
         goto fail;
@@ -405,6 +555,8 @@ int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, r
         }
     }
     log->start_offset = log->segs[0]->base_offset;
+    if (log->start_ckpt > log->start_offset)
+        log->start_offset = log->start_ckpt;
     log->next_offset = active(log)->next_offset;
     /* Segments past the old recovery point were recovered and synced. */
     log->recovery_point = log->next_offset;
@@ -419,6 +571,8 @@ fail:
         rn_segment_drop(log->segs[i]);
     free(log->segs);
     free(log->dirty);
+    pthread_mutex_destroy(&log->clean_mu);
+    pthread_mutex_destroy(&log->del_mu);
     pthread_mutex_destroy(&log->sync_mu);
     pthread_mutex_destroy(&log->append_mu);
     pthread_mutex_destroy(&log->mu);
@@ -454,10 +608,11 @@ static int roll(rn_log *log)
 
 /* Checks that [batches, batches+len) is nbatches whole batches; sums the
  * records. Programmer errors (the broker validated them) but cheap. */
-static int frame_batches(const uint8_t *batches, size_t len, int nbatches, int64_t *records_out)
+static int frame_batches(const uint8_t *batches, size_t len, int nbatches, int64_t *records_out,
+                         int64_t *max_ts_out)
 {
     size_t pos = 0;
-    int64_t records = 0;
+    int64_t records = 0, max_ts = -1;
     int k = 0;
     while (pos < len) {
         rn_seg_batch b;
@@ -468,12 +623,15 @@ static int frame_batches(const uint8_t *batches, size_t len, int nbatches, int64
             b.last_offset_delta < 0)
             return -EINVAL;
         records += (int64_t)b.last_offset_delta + 1;
+        if (b.max_timestamp > max_ts)
+            max_ts = b.max_timestamp;
         pos += (size_t)rn_seg_batch_size(&b);
         k++;
     }
     if (k != nbatches)
         return -EINVAL;
     *records_out = records;
+    *max_ts_out = max_ts;
     return 0;
 }
 
@@ -485,14 +643,36 @@ static void put_be64(uint8_t *p, int64_t v)
     }
 }
 
+/* Reads the first batch's maxTimestamp of a segment opened with data
+ * (segment.ms): one header pread, once per segment and open. mu held. */
+static void load_first_ts(rn_segment *seg)
+{
+    rn_seg_batch b;
+    seg->first_ts = rn_segment_read_header(seg->ref.fd, 0, seg->size, &b) == 1 ? b.max_timestamp : -1;
+    seg->first_ts_known = 1;
+}
+
+/* segment.ms, as Kafka's LogSegment.shouldRoll: the incoming batches' max
+ * timestamp minus the first batch's max timestamp, or the segment's age
+ * when its first batch carries no timestamp. mu held. */
+static int time_roll_due(const rn_log *log, const rn_segment *seg, int64_t incoming_max_ts)
+{
+    int64_t ms = log->cfg.segment_ms;
+    if (ms <= 0 || seg->size == 0)
+        return 0;
+    if (seg->first_ts >= 0)
+        return incoming_max_ts - seg->first_ts > ms;
+    return rn_now_ms() - seg->created_ms > ms;
+}
+
 int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64_t *base_offset_out,
                   int64_t *last_offset_out)
 {
-    int64_t records;
+    int64_t records, incoming_max_ts;
     int rc;
     if (len == 0 || nbatches <= 0 || len > INT32_MAX)
         return -EINVAL;
-    if ((rc = frame_batches(batches, len, nbatches, &records)) < 0)
+    if ((rc = frame_batches(batches, len, nbatches, &records, &incoming_max_ts)) < 0)
         return rc;
 
     pthread_mutex_lock(&log->append_mu);
@@ -518,8 +698,11 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
     }
     rn_segment *seg = active(log);
     int64_t base = log->next_offset;
+    if (seg->size > 0 && !seg->first_ts_known)
+        load_first_ts(seg);
     if (seg->size > 0 && ((int64_t)len > log->cfg.segment_bytes - seg->size || rn_segment_indexes_full(seg) ||
-                          base + records - 1 - seg->base_offset > INT32_MAX)) {
+                          base + records - 1 - seg->base_offset > INT32_MAX ||
+                          time_roll_due(log, seg, incoming_max_ts))) {
         if ((rc = roll(log)) < 0) {
             pthread_mutex_unlock(&log->mu);
             rn_warn("log: %s: cannot roll: %s", log->dir, strerror(-rc));
@@ -543,13 +726,15 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
 
     /* Without mu: assign offsets, stage index entries, write. Only this
      * thread changes the active segment's files and counts now. */
-    int64_t start_size = c.size, next = base;
+    int64_t start_size = c.size, next = base, first_batch_ts = -1;
     int32_t no = 0, nt = 0;
     size_t pos = 0;
     while (pos < len) {
         rn_seg_batch b;
         put_be64(batches + pos, next);
         rn_seg_batch_decode(batches + pos, &b);
+        if (pos == 0)
+            first_batch_ts = b.max_timestamp;
         int added = rn_seg_cursor_add(&c, seg, &b, log->cfg.index_interval_bytes, &log->oscratch[no],
                                       &log->tscratch[nt]);
         no += (added & RN_SEG_NEW_OENTRY) != 0;
@@ -578,6 +763,10 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
     rn_oindex_commit(&seg->oidx, log->oscratch, no);
     rn_tindex_commit(&seg->tidx, log->tscratch, nt);
     rn_seg_cursor_commit(seg, &c);
+    if (start_size == 0) {
+        seg->first_ts = first_batch_ts;
+        seg->first_ts_known = 1;
+    }
     log->next_offset = next;
     log->size_bytes += (int64_t)len;
     if (c.max_ts > log->max_ts) {
@@ -724,7 +913,8 @@ int64_t rn_log_size_bytes(rn_log *log)
 static int offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t *ts_out, int *exact_out)
 {
     pthread_mutex_lock(&log->mu);
-    int32_t i = 0;
+    int64_t start = log->start_offset; /* records below it are gone (Kafka searches from it) */
+    int32_t i = find_segment(log, start);
     for (;;) {
         while (i < log->nsegs && log->segs[i]->max_ts < ts)
             i++;
@@ -735,11 +925,16 @@ static int offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t
         rn_segment *seg = log->segs[i];
         const rn_tindex_entry *te = rn_tindex_lookup(&seg->tidx, ts);
         int64_t pos = te ? rn_oindex_lookup(&seg->oidx, te->rel_offset) : 0;
+        if (start > seg->base_offset) { /* both lower bounds: the larger one is too */
+            int64_t spos = rn_oindex_lookup(&seg->oidx, start - seg->base_offset);
+            if (spos > pos)
+                pos = spos;
+        }
         int64_t limit = seg->size;
         rn_segment_hold(seg);
         pthread_mutex_unlock(&log->mu);
 
-        int rc = rn_segment_find_time(seg->ref.fd, pos, limit, ts, offset_out, ts_out, exact_out);
+        int rc = rn_segment_find_time(seg->ref.fd, pos, limit, ts, start, offset_out, ts_out, exact_out);
         if (rc != 0) {
             rn_segment_drop(seg);
             return rc == 1 ? 0 : rc == -EINVAL ? -EIO : rc;
@@ -773,6 +968,348 @@ void rn_log_max_timestamp(rn_log *log, int64_t *timestamp_out, int64_t *offset_o
     *offset_out = ts >= 0 ? off : -1;
 }
 
+/* ---- deletion: DeleteRecords, retention, purge ---- */
+
+/* Retention's "largest timestamp" of a segment: its max timestamp, or the
+ * file's mtime when no batch carries one (Kafka's lastModified). mu held. */
+static int64_t segment_largest_ts(const rn_segment *seg)
+{
+    struct stat st;
+    if (seg->max_ts >= 0)
+        return seg->max_ts;
+    if (fstat(seg->ref.fd, &st) < 0)
+        return INT64_MAX; /* unknown: never expires */
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+/* Recomputes what depends on the set of segments: total size, max
+ * timestamp, and the start offset's lower bound (invariant 4). mu held. */
+static void segments_changed(rn_log *log)
+{
+    int64_t size = 0, mts = -1, mto = -1;
+    for (int32_t i = 0; i < log->nsegs; i++) {
+        const rn_segment *seg = log->segs[i];
+        size += seg->size;
+        if (seg->max_ts > mts) {
+            mts = seg->max_ts;
+            mto = seg->max_ts_offset;
+        }
+    }
+    log->size_bytes = size;
+    log->max_ts = mts;
+    log->max_ts_offset = mto;
+    if (log->start_offset < log->segs[0]->base_offset)
+        log->start_offset = log->segs[0]->base_offset;
+}
+
+/* Takes segs[from, from+k) out of the array into out[] (their references
+ * move there). They are sealed and no sync is storing them; a pending
+ * index write is cancelled (see "A segment leaves the array" above). mu
+ * held. */
+static void detach(rn_log *log, int32_t from, int32_t k, rn_segment **out)
+{
+    assert(from >= 0 && k > 0 && from + k < log->nsegs); /* never the active segment */
+    for (int32_t i = 0; i < k; i++) {
+        rn_segment *seg = log->segs[from + i];
+        assert(!seg->storing);
+        seg->index_pending = 0;
+        out[i] = seg;
+    }
+    memmove(log->segs + from, log->segs + from + k, (size_t)(log->nsegs - from - k) * sizeof(*log->segs));
+    log->nsegs -= k;
+}
+
+/* Queues path for rn_log_purge_deleted (a later deletion of the same name
+ * replaces the earlier entry's time). -ENOMEM when it cannot. del_mu held. */
+static int pending_add(rn_log *log, const char *path, int64_t now_ms)
+{
+    for (int32_t i = 0; i < log->npending; i++) {
+        if (strcmp(log->pending[i].path, path) == 0) {
+            log->pending[i].deleted_ms = now_ms;
+            return 0;
+        }
+    }
+    if (log->npending == log->pending_cap) {
+        int32_t c = log->pending_cap ? log->pending_cap * 2 : 8;
+        pending_delete *p = realloc(log->pending, (size_t)c * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        log->pending = p;
+        log->pending_cap = c;
+    }
+    char *dup = strdup(path);
+    if (!dup)
+        return -ENOMEM;
+    log->pending[log->npending].path = dup;
+    log->pending[log->npending].deleted_ms = now_ms;
+    log->npending++;
+    return 0;
+}
+
+static const char *const seg_exts[] = {".log", ".index", ".timeindex"};
+
+static void unlink_deleted(const char *path)
+{
+    char p[4096];
+    for (size_t k = 0; k < sizeof(seg_exts) / sizeof(seg_exts[0]); k++) {
+        snprintf(p, sizeof(p), "%s%s.deleted", path, seg_exts[k]);
+        if (unlink(p) < 0 && errno != ENOENT)
+            rn_warn("log: cannot remove %s: %s", p, strerror(errno));
+    }
+}
+
+void rn_log_retire_segment(rn_log *log, rn_segment *seg, int64_t now_ms)
+{
+    char from[4096], to[4096];
+    /* The .log first: from then on the segment is gone for a crash too. */
+    for (size_t k = 0; k < sizeof(seg_exts) / sizeof(seg_exts[0]); k++) {
+        snprintf(from, sizeof(from), "%s%s", seg->path, seg_exts[k]);
+        snprintf(to, sizeof(to), "%s%s.deleted", seg->path, seg_exts[k]);
+        if (rename(from, to) < 0 && errno != ENOENT)
+            rn_warn("log: cannot rename %s: %s", from, strerror(errno));
+    }
+    if (pending_add(log, seg->path, now_ms) < 0)
+        unlink_deleted(seg->path); /* no memory to wait: delete now (readers keep their fd) */
+    rn_segment_drop(seg);
+}
+
+/* Deletes the leading non-active segments that are entirely below the log
+ * start offset, or (retention_ms >= 0) whose largest timestamp is more than
+ * retention_ms before now_ms, or (retention_bytes >= 0) while the log
+ * without them still holds >= retention_bytes: Kafka's three rules
+ * (UnifiedLog.deleteOldSegments), each a takeWhile from the oldest, here
+ * one walk. Checkpoints the start offset if it moved. del_mu held. Returns
+ * the segments deleted, or a negative errno. */
+static int32_t delete_leading(rn_log *log, int64_t now_ms, int64_t retention_ms, int64_t retention_bytes)
+{
+    pthread_mutex_lock(&log->mu);
+    int64_t diff = retention_bytes >= 0 ? log->size_bytes - retention_bytes : -1;
+    int32_t k = 0;
+    for (; k + 1 < log->nsegs; k++) {
+        const rn_segment *seg = log->segs[k];
+        if (seg->storing)
+            break; /* the next pass takes it */
+        int below = log->segs[k + 1]->base_offset <= log->start_offset;
+        int expired = retention_ms >= 0 && now_ms - segment_largest_ts(seg) > retention_ms;
+        int oversize = retention_bytes >= 0 && diff - seg->size >= 0;
+        if (!below && !expired && !oversize)
+            break;
+        if (retention_bytes >= 0)
+            diff -= seg->size;
+    }
+    rn_segment **victims = k > 0 ? malloc((size_t)k * sizeof(*victims)) : NULL;
+    if (k > 0 && !victims) {
+        pthread_mutex_unlock(&log->mu);
+        return -ENOMEM;
+    }
+    if (k > 0) {
+        detach(log, 0, k, victims);
+        segments_changed(log);
+    }
+    int64_t start = log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+
+    for (int32_t i = 0; i < k; i++) {
+        rn_info("log: %s: deleting segment %020" PRId64 " (%s)", log->dir, victims[i]->base_offset,
+                victims[i]->base_offset < start && i + 1 < k ? "below the log start offset" : "retention");
+        rn_log_retire_segment(log, victims[i], now_ms);
+    }
+    free(victims);
+    /* The renames come first: the first segment's base vouches for the
+     * start offset until this checkpoint is on disk (and its fsync of the
+     * folder makes the renames durable as well). */
+    if (start != log->start_ckpt && offset_checkpoint_write(log->dir, START_CHECKPOINT_NAME, start) == 0)
+        log->start_ckpt = start;
+    return k;
+}
+
+int rn_log_delete_records(rn_log *log, int64_t offset, int64_t *new_start_out)
+{
+    if (offset < -1)
+        return -EINVAL;
+    pthread_mutex_lock(&log->del_mu);
+    pthread_mutex_lock(&log->mu);
+    int64_t end = log->next_offset;
+    if (offset == -1)
+        offset = end; /* the high watermark, which on one node is the end */
+    if (offset > end) {
+        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->del_mu);
+        return -ERANGE;
+    }
+    if (offset > log->start_offset)
+        log->start_offset = offset;
+    int64_t start = log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+
+    int rc = 0;
+    /* Checkpoint first: the segments below go only once it is durable. */
+    if (start != log->start_ckpt) {
+        rc = offset_checkpoint_write(log->dir, START_CHECKPOINT_NAME, start);
+        if (rc == 0)
+            log->start_ckpt = start;
+    }
+    if (rc == 0) {
+        int32_t n = delete_leading(log, rn_now_ms(), -1, -1);
+        if (n < 0)
+            rn_warn("log: %s: cannot delete segments below %" PRId64 ": %s", log->dir, start, strerror(-n));
+    }
+    pthread_mutex_unlock(&log->del_mu);
+    *new_start_out = start;
+    return rc;
+}
+
+int rn_log_enforce_retention(rn_log *log, int64_t now_ms, int64_t retention_ms, int64_t retention_bytes,
+                             int64_t *deleted_segments_out)
+{
+    *deleted_segments_out = 0;
+    pthread_mutex_lock(&log->del_mu);
+    if (retention_ms >= 0) {
+        /* Kafka rolls an active segment that is itself expired, so that it
+         * can go (here in this same pass, unless a sync is storing it). */
+        pthread_mutex_lock(&log->append_mu);
+        pthread_mutex_lock(&log->mu);
+        rn_segment *seg = active(log);
+        if (!log->failed && seg->size > 0 && now_ms - segment_largest_ts(seg) > retention_ms) {
+            int rc = roll(log);
+            if (rc < 0)
+                rn_warn("log: %s: cannot roll the expired active segment: %s", log->dir, strerror(-rc));
+        }
+        pthread_mutex_unlock(&log->mu);
+        pthread_mutex_unlock(&log->append_mu);
+    }
+    int32_t n = delete_leading(log, now_ms, retention_ms, retention_bytes);
+    pthread_mutex_unlock(&log->del_mu);
+    if (n < 0)
+        return n;
+    *deleted_segments_out = n;
+    return 0;
+}
+
+int rn_log_purge_deleted(rn_log *log, int64_t now_ms, int64_t file_delete_delay_ms)
+{
+    int32_t kept = 0, purged = 0;
+    pthread_mutex_lock(&log->del_mu);
+    for (int32_t i = 0; i < log->npending; i++) {
+        pending_delete *p = &log->pending[i];
+        if (now_ms - p->deleted_ms >= file_delete_delay_ms) {
+            unlink_deleted(p->path);
+            free(p->path);
+            purged++;
+        } else {
+            log->pending[kept++] = *p;
+        }
+    }
+    log->npending = kept;
+    pthread_mutex_unlock(&log->del_mu);
+    return purged;
+}
+
+/* ---- what the cleaner (cleaner.c) uses ---- */
+
+const char *rn_log_dir(const rn_log *log)
+{
+    return log->dir;
+}
+
+const rn_log_config *rn_log_cfg(const rn_log *log)
+{
+    return &log->cfg;
+}
+
+void rn_log_clean_lock(rn_log *log)
+{
+    pthread_mutex_lock(&log->clean_mu);
+}
+
+void rn_log_clean_unlock(rn_log *log)
+{
+    pthread_mutex_unlock(&log->clean_mu);
+}
+
+void rn_log_deletes_lock(rn_log *log)
+{
+    pthread_mutex_lock(&log->del_mu);
+}
+
+void rn_log_deletes_unlock(rn_log *log)
+{
+    pthread_mutex_unlock(&log->del_mu);
+}
+
+int rn_log_snapshot(rn_log *log, rn_seg_snap **out, int32_t *n_out, int64_t *active_base_out,
+                    int64_t *start_offset_out)
+{
+    pthread_mutex_lock(&log->mu);
+    int32_t n = log->nsegs - 1;
+    rn_seg_snap *v = n > 0 ? calloc((size_t)n, sizeof(*v)) : NULL;
+    if (n > 0 && !v) {
+        pthread_mutex_unlock(&log->mu);
+        return -ENOMEM;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        rn_segment *seg = log->segs[i];
+        rn_segment_hold(seg);
+        v[i] = (rn_seg_snap){seg,           seg->base_offset, seg->size,    seg->next_offset, seg->max_ts,
+                             seg->oidx.n,   seg->tidx.n,      seg->index_pending || seg->storing};
+    }
+    *active_base_out = active(log)->base_offset;
+    *start_offset_out = log->start_offset;
+    pthread_mutex_unlock(&log->mu);
+    *out = v;
+    *n_out = n < 0 ? 0 : n;
+    return 0;
+}
+
+void rn_log_snapshot_release(rn_seg_snap *snap, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++)
+        rn_segment_drop(snap[i].seg);
+    free(snap);
+}
+
+/* Index of old[0] in the array when old[0, k) are there in a row, not
+ * active, and neither index_pending nor storing; -1 otherwise. mu held. */
+static int32_t find_swappable(const rn_log *log, rn_segment *const *old, int32_t k)
+{
+    int32_t i = find_segment(log, old[0]->base_offset);
+    if (i + k >= log->nsegs) /* the active segment is never replaced */
+        return -1;
+    for (int32_t j = 0; j < k; j++) {
+        const rn_segment *seg = log->segs[i + j];
+        if (seg != old[j] || seg->index_pending || seg->storing)
+            return -1;
+    }
+    return i;
+}
+
+int rn_log_segments_swappable(rn_log *log, rn_segment *const *old, int32_t k)
+{
+    pthread_mutex_lock(&log->mu);
+    int32_t i = find_swappable(log, old, k);
+    pthread_mutex_unlock(&log->mu);
+    return i < 0 ? -EAGAIN : 0;
+}
+
+int rn_log_replace_segments(rn_log *log, rn_segment *const *old, int32_t k, rn_segment *cleaned)
+{
+    assert(k >= 1 && cleaned->base_offset == old[0]->base_offset);
+    pthread_mutex_lock(&log->mu);
+    int32_t i = find_swappable(log, old, k);
+    if (i < 0) {
+        pthread_mutex_unlock(&log->mu);
+        return -EAGAIN;
+    }
+    /* Readers that found an old segment hold their own reference; the
+     * array's references move to the caller. */
+    log->segs[i] = cleaned;
+    memmove(log->segs + i + 1, log->segs + i + k, (size_t)(log->nsegs - i - k) * sizeof(*log->segs));
+    log->nsegs -= k - 1;
+    segments_changed(log);
+    pthread_mutex_unlock(&log->mu);
+    return 0;
+}
+
 /* ---- sync ---- */
 
 typedef struct sync_item {
@@ -796,6 +1333,7 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
             rn_segment *seg = log->dirty[i];
             items[i].seg = seg; /* the list's ref moves to items[] */
             items[i].store = seg->index_pending;
+            seg->storing = seg->index_pending; /* not deleted nor swapped meanwhile */
             seg->dirty = 0;
             seg->index_pending = 0;
         }
@@ -824,9 +1362,12 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
         }
     }
     if (rc == 0 && (dir || stored))
-        rc = fsync_dir(log->dir); /* new segment files, new index files */
+        rc = rn_log_fsync_dir(log->dir); /* new segment files, new index files */
 
     pthread_mutex_lock(&log->mu);
+    for (int32_t i = 0; i < n; i++)
+        if (items[i].store)
+            items[i].seg->storing = 0;
     if (rc < 0) {
         rn_error("log: %s: fdatasync failed, log refuses writes until reopened: %s", log->dir,
                  strerror((int)-rc));
@@ -884,6 +1425,11 @@ static void log_free(rn_log *log)
     free(log->dirty);
     free(log->oscratch);
     free(log->tscratch);
+    for (int32_t i = 0; i < log->npending; i++)
+        free(log->pending[i].path); /* the files go at the next open */
+    free(log->pending);
+    pthread_mutex_destroy(&log->clean_mu);
+    pthread_mutex_destroy(&log->del_mu);
     pthread_mutex_destroy(&log->sync_mu);
     pthread_mutex_destroy(&log->append_mu);
     pthread_mutex_destroy(&log->mu);

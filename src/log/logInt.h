@@ -157,6 +157,13 @@ typedef struct rn_segment {
     int dirty;                 /* on the log's dirty list (written since the last sync) */
     int index_pending;         /* sealed (rolled, or closing) and its index files not yet
                                 * written and synced: the next sync does it */
+    int storing;               /* a sync is writing its index files now (set and cleared
+                                * under mu): deletion and compaction leave it alone, since
+                                * the sync writes to <path>.index whatever the array holds */
+    int64_t first_ts;          /* maxTimestamp of the first batch (segment.ms), -1 none;
+                                * for the active segment guarded by append_mu and mu */
+    int first_ts_known;        /* first_ts is loaded (0 after opening a non-empty file) */
+    int64_t created_ms;        /* wall clock at create/open: segment.ms without timestamps */
     char *path;                /* "<dir>/<20-digit base>" without extension */
 } rn_segment;
 
@@ -193,6 +200,14 @@ int rn_segment_create(const char *dir, int64_t base_offset, const rn_log_config 
 /* Opens the .log of an existing segment. Indexes are not loaded. */
 int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out);
 
+/* The cleaner's output: a new, empty segment whose file is
+ * <dir>/<base>.log.cleaned (truncated); its path is the final one, so that
+ * once renamed into place it is an ordinary segment. Leaves the live
+ * segment's files at that base alone. */
+#define RN_SEG_CLEANED_SUFFIX ".cleaned"
+#define RN_SEG_SWAP_SUFFIX ".swap"
+int rn_segment_create_cleaned(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out);
+
 static inline void rn_segment_hold(rn_segment *seg)
 {
     rn_fileref_hold(&seg->ref);
@@ -226,11 +241,12 @@ int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out
 
 /* Scans the batches in [pos, limit) for the first one whose maxTimestamp
  * >= ts and inside it (uncompressed, CreateTime) the first record with
- * timestamp >= ts. 1 with *offset_out, *ts_out (*exact_out = 0 when the
- * batch's base offset and maxTimestamp stand in for a compressed batch),
- * 0 when none, negative errno. */
-int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t *offset_out,
-                         int64_t *ts_out, int *exact_out);
+ * timestamp >= ts, skipping records below min_offset (the log start
+ * offset). 1 with *offset_out, *ts_out (*exact_out = 0 when the batch's
+ * base offset, raised to min_offset, and maxTimestamp stand in for a
+ * compressed batch), 0 when none, negative errno. */
+int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t min_offset,
+                         int64_t *offset_out, int64_t *ts_out, int *exact_out);
 
 /* Adds one time index entry (in memory) with the segment's max timestamp
  * if it is above the last entry (on roll and on close; may use the
@@ -249,6 +265,44 @@ int rn_segment_sync(rn_segment *seg);
  * half-written one; returns the negative errno. The indexes must not change
  * meanwhile (a sealed segment's never do). */
 int rn_segment_store_indexes(rn_segment *seg, int sync);
+/* The same to <path>.timeindex<suffix> and <path>.index<suffix> (the
+ * cleaner writes ".cleaned" files). */
+int rn_segment_store_indexes_as(rn_segment *seg, const char *suffix, int sync);
+
+/* ---- codecs (codec.c; formats drawn there) ---- */
+
+enum { RN_CODEC_NONE = 0, RN_CODEC_GZIP = 1, RN_CODEC_SNAPPY = 2, RN_CODEC_LZ4 = 3, RN_CODEC_ZSTD = 4 };
+
+/* A growable byte buffer; the caller owns it (rn_codec_buf_release). */
+typedef struct rn_codec_buf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+} rn_codec_buf;
+
+void rn_codec_buf_release(rn_codec_buf *b);
+/* Capacity for at least need bytes (content kept). 0 or -ENOMEM. */
+int rn_codec_buf_reserve(rn_codec_buf *b, size_t need);
+
+/* Reusable decoder and encoder state, created on first use; one per
+ * thread. Zero-initialise; release with rn_codec_ctx_release. */
+typedef struct rn_codec_ctx {
+    struct LZ4F_dctx_s *lz4_dctx;
+    struct ZSTD_DCtx_s *zstd_dctx;
+    struct ZSTD_CCtx_s *zstd_cctx;
+} rn_codec_ctx;
+void rn_codec_ctx_release(rn_codec_ctx *ctx);
+
+/* Decompresses in[0, n) written with codec into out (its content
+ * replaced), never past max_out bytes. *framing_out: for snappy, 1 when the
+ * input had xerial framing (pass it back to rn_codec_compress), else 0.
+ * 0; -EINVAL when the input is malformed or cut off; -EFBIG past max_out;
+ * -ENOTSUP for an unknown codec; -ENOMEM. */
+int rn_codec_decompress(rn_codec_ctx *ctx, int codec, const uint8_t *in, size_t n, size_t max_out,
+                        rn_codec_buf *out, int *framing_out);
+/* Compresses in[0, n) with codec into out (its content replaced). 0 or a
+ * negative errno. */
+int rn_codec_compress(rn_codec_ctx *ctx, int codec, const uint8_t *in, size_t n, int framing, rn_codec_buf *out);
 
 /* ---- log.c ---- */
 
@@ -256,5 +310,92 @@ int rn_segment_store_indexes(rn_segment *seg, int sync);
  * (unclean shutdown past the recovery point, or an index missing,
  * inconsistent or not covering the log). For tests and diagnostics. */
 int32_t rn_log_index_rebuilds(rn_log *log);
+
+/* Reads the small file dir/name whole into buf (NUL-terminated, at most
+ * cap - 1 bytes). The bytes read, or a negative errno (-ENOENT). */
+int rn_log_file_read_small(const char *dir, const char *name, char *buf, size_t cap);
+/* Replaces dir/name atomically: dir/name.tmp written, fdatasync'ed,
+ * renamed over it, the folder fsync'ed. 0 or a negative errno. */
+int rn_log_file_write_atomic(const char *dir, const char *name, const char *buf, size_t n);
+
+/* Renames a segment that left the array to <path>.{log,index,timeindex}.deleted,
+ * queues it for rn_log_purge_deleted, drops the reference that the array
+ * held. del_mu held. */
+void rn_log_retire_segment(rn_log *log, rn_segment *seg, int64_t now_ms);
+
+/* What the cleaner needs from the log (log.c). */
+const char *rn_log_dir(const rn_log *log);
+const rn_log_config *rn_log_cfg(const rn_log *log);
+void rn_log_clean_lock(rn_log *log); /* clean_mu: one compaction pass at a time */
+void rn_log_clean_unlock(rn_log *log);
+void rn_log_deletes_lock(rn_log *log); /* del_mu: no retention, DeleteRecords or purge meanwhile */
+void rn_log_deletes_unlock(rn_log *log);
+
+/* A non-active segment as the cleaner saw it (its reference held). */
+typedef struct rn_seg_snap {
+    rn_segment *seg;
+    int64_t base_offset;
+    int64_t size;
+    int64_t next_offset;
+    int64_t max_ts;
+    int32_t oindex_n;
+    int32_t tindex_n;
+    int busy; /* index files not written yet (index_pending) or being written (storing) */
+} rn_seg_snap;
+
+/* Holds and describes every non-active segment (*out malloc'ed, in
+ * order), plus the active segment's base and the log start offset. Takes
+ * mu. 0 or -ENOMEM. Release with rn_log_snapshot_release. */
+int rn_log_snapshot(rn_log *log, rn_seg_snap **out, int32_t *n_out, int64_t *active_base_out,
+                    int64_t *start_offset_out);
+void rn_log_snapshot_release(rn_seg_snap *snap, int32_t n);
+
+/* del_mu held. 0 when old[0, k) are consecutive in the array, not the
+ * active segment, and neither index_pending nor storing (so no sync will
+ * write their index files); -EAGAIN otherwise (say retention deleted one). */
+int rn_log_segments_swappable(rn_log *log, rn_segment *const *old, int32_t k);
+/* del_mu held, after rn_log_segments_swappable: puts `cleaned` (whose
+ * reference moves to the array) in place of old[0, k) (whose array
+ * references move to the caller, who retires them), under mu for a moment.
+ * -EAGAIN as above. */
+int rn_log_replace_segments(rn_log *log, rn_segment *const *old, int32_t k, rn_segment *cleaned);
+
+/* fsync of a folder (after creating, renaming or removing files in it). 0 or a negative errno. */
+int rn_log_fsync_dir(const char *dir);
+
+/* ---- cleaner_ckpt.c: the cleaner's checkpoint (format drawn there) ---- */
+
+#define RN_CLEANER_CHECKPOINT_NAME "cleaner-offset"
+#define RN_CLEANER_HORIZONS_MAX 64
+
+typedef struct rn_cleaner_horizon {
+    int64_t end; /* tombstones below it (and at or above the previous end) ... */
+    int64_t ms;  /* ... were first passed by a pass at this now_ms */
+} rn_cleaner_horizon;
+
+typedef struct rn_cleaner_ckpt {
+    int64_t offset; /* first dirty offset; 0 without a checkpoint */
+    int32_t nh;
+    rn_cleaner_horizon h[RN_CLEANER_HORIZONS_MAX + 1]; /* one spare while merging */
+    int has_swap;   /* a swap in flight: <swap_base>.log.swap replaces [swap_base, swap_end) */
+    int64_t swap_base;
+    int64_t swap_end;
+} rn_cleaner_ckpt;
+
+/* Reads dir's checkpoint: 0 (an empty one when the file is missing),
+ * -EINVAL when unreadable (*ck then empty, a warning logged), or another
+ * negative errno. */
+int rn_cleaner_ckpt_read(const char *dir, rn_cleaner_ckpt *ck);
+/* Writes it atomically (rn_log_file_write_atomic). 0 or a negative errno. */
+int rn_cleaner_ckpt_write(const char *dir, const rn_cleaner_ckpt *ck);
+/* rename(<path><ext><from_suffix>, <path><ext><to_suffix>); a missing
+ * source is an error only when must. 0 or a negative errno. */
+int rn_cleaner_rename(const char *path, const char *ext, const char *from_suffix, const char *to_suffix, int must);
+
+/* At open, before the segments are listed: completes every swap a crash
+ * interrupted (<base>.log.swap present: the old segments it replaces are
+ * removed, the .swap files renamed to their final names). 0 or a negative
+ * errno. */
+int rn_cleaner_recover_swaps(const char *dir);
 
 #endif

@@ -28,10 +28,10 @@
  *
  * Invariants (checked by rn_segment_recover after an unclean shutdown):
  *   1. every batch lies whole in [0, size) and the file ends at a batch end;
- *   2. batch k+1's baseOffset == batch k's last offset + 1, and the first
- *      batch's baseOffset >= the segment's base offset (the file name);
+ *   2. batch k+1's baseOffset > batch k's last offset (equal to last + 1
+ *      except where compaction removed whole batches: gaps), and the
+ *      first batch's baseOffset >= the segment's base offset (the file name);
  *   3. last offset - base offset fits in int32 (the indexes' relative offsets).
- * (2 will relax to "increasing" when compaction leaves gaps.)
  *
  * Files: only the .log stays open (one fd per segment, so that a broker's
  * thousands of partitions fit its fd limit). The .index and .timeindex are
@@ -53,6 +53,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/rlog.h"
 
@@ -101,14 +102,28 @@ static char *path_with(const rn_segment *seg, const char *ext, char *buf, size_t
     return buf;
 }
 
-static void unlink_indexes(const rn_segment *seg)
+/* <path><ext><suffix>, e.g. ".index" + ".cleaned". */
+static char *path_with2(const rn_segment *seg, const char *ext, const char *suffix, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s%s", seg->path, ext, suffix);
+    return buf;
+}
+
+static void unlink_indexes_as(const rn_segment *seg, const char *suffix)
 {
     char p[4096];
-    if (unlink(path_with(seg, ".timeindex", p, sizeof(p))) < 0 && errno != ENOENT)
+    if (unlink(path_with2(seg, ".timeindex", suffix, p, sizeof(p))) < 0 && errno != ENOENT)
         rn_warn("log: cannot remove %s: %s", p, strerror(errno));
-    if (unlink(path_with(seg, ".index", p, sizeof(p))) < 0 && errno != ENOENT)
+    if (unlink(path_with2(seg, ".index", suffix, p, sizeof(p))) < 0 && errno != ENOENT)
         rn_warn("log: cannot remove %s: %s", p, strerror(errno));
 }
+
+static void unlink_indexes(const rn_segment *seg)
+{
+    unlink_indexes_as(seg, "");
+}
+
+enum { SEG_OPEN = 0, SEG_CREATE = 1, SEG_CREATE_CLEANED = 2 };
 
 static int segment_new(const char *dir, int64_t base_offset, const rn_log_config *cfg, int create,
                        rn_segment **out)
@@ -130,21 +145,25 @@ static int segment_new(const char *dir, int64_t base_offset, const rn_log_config
     seg->next_offset = base_offset;
     seg->max_ts = -1;
     seg->max_ts_offset = -1;
+    seg->first_ts = -1;
+    seg->first_ts_known = create; /* an existing file's is read at the first append */
+    seg->created_ms = rn_now_ms();
     seg->ref.fd = -1;
     rn_oindex_init(&seg->oidx, cfg->segment_index_bytes);
     rn_tindex_init(&seg->tidx, cfg->segment_index_bytes);
 
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0);
-    if ((fd = rn_log_io_ops.open(path_with(seg, ".log", p, sizeof(p)), flags, 0644)) < 0) {
+    const char *ext = create == SEG_CREATE_CLEANED ? ".log" RN_SEG_CLEANED_SUFFIX : ".log";
+    if ((fd = rn_log_io_ops.open(path_with(seg, ext, p, sizeof(p)), flags, 0644)) < 0) {
         rc = -errno;
         goto free_path;
     }
     seg->ref.fd = fd;
-    if (create) {
+    if (create == SEG_CREATE) {
         /* Left by an earlier segment at this base (say, one removed by
          * recovery): they would describe other bytes. */
         unlink_indexes(seg);
-    } else {
+    } else if (create == SEG_OPEN) {
         struct stat st;
         if (fstat(fd, &st) < 0) {
             rc = -errno;
@@ -168,12 +187,17 @@ free_seg:
 
 int rn_segment_create(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out)
 {
-    return segment_new(dir, base_offset, cfg, 1, out);
+    return segment_new(dir, base_offset, cfg, SEG_CREATE, out);
+}
+
+int rn_segment_create_cleaned(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out)
+{
+    return segment_new(dir, base_offset, cfg, SEG_CREATE_CLEANED, out);
 }
 
 int rn_segment_open(const char *dir, int64_t base_offset, const rn_log_config *cfg, rn_segment **out)
 {
-    return segment_new(dir, base_offset, cfg, 0, out);
+    return segment_new(dir, base_offset, cfg, SEG_OPEN, out);
 }
 
 void rn_segment_unlink(rn_segment *seg)
@@ -191,19 +215,24 @@ int rn_segment_sync(rn_segment *seg)
     return rn_logio_fdatasync(seg->ref.fd);
 }
 
-int rn_segment_store_indexes(rn_segment *seg, int sync)
+int rn_segment_store_indexes_as(rn_segment *seg, const char *suffix, int sync)
 {
     char p[4096];
     /* The time index first: a crash between the two leaves a .index no
      * newer than the .timeindex, which rn_segment_load_indexes relies on. */
-    int rc = rn_tindex_store(&seg->tidx, path_with(seg, ".timeindex", p, sizeof(p)), sync);
+    int rc = rn_tindex_store(&seg->tidx, path_with2(seg, ".timeindex", suffix, p, sizeof(p)), sync);
     if (rc == 0)
-        rc = rn_oindex_store(&seg->oidx, path_with(seg, ".index", p, sizeof(p)), sync);
+        rc = rn_oindex_store(&seg->oidx, path_with2(seg, ".index", suffix, p, sizeof(p)), sync);
     if (rc < 0) {
         rn_warn("log: %s: cannot write indexes: %s", seg->path, strerror(-rc));
-        unlink_indexes(seg); /* missing is rebuilt at open; half-written might not be */
+        unlink_indexes_as(seg, suffix); /* missing is rebuilt at open; half-written might not be */
     }
     return rc;
+}
+
+int rn_segment_store_indexes(rn_segment *seg, int sync)
+{
+    return rn_segment_store_indexes_as(seg, "", sync);
 }
 
 /* ---- the index rule, shared by append and recovery ---- */
@@ -404,8 +433,9 @@ static int check_batch(int fd, int64_t pos, int64_t file_size, int64_t seg_base,
         *why = "lastOffsetDelta";
         return 0;
     }
-    if (expected < 0 ? b->base_offset < seg_base : b->base_offset != expected) {
-        *why = "baseOffset not continuous";
+    /* Increasing, not continuous: compaction drops whole batches (invariant 2). */
+    if (expected < 0 ? b->base_offset < seg_base : b->base_offset < expected) {
+        *why = "baseOffset not increasing";
         return 0;
     }
     uint32_t crc = 0;
@@ -508,8 +538,8 @@ static int get_zigzag(const uint8_t **p, const uint8_t *end, int maxbytes, int64
 
 /* Walks the records of the uncompressed batch at pos: 1 with the first
  * record whose timestamp >= ts, 0 when none, -EINVAL when malformed. */
-static int walk_records(int fd, int64_t pos, const rn_seg_batch *b, int64_t ts, int64_t *offset_out,
-                        int64_t *ts_out)
+static int walk_records(int fd, int64_t pos, const rn_seg_batch *b, int64_t ts, int64_t min_offset,
+                        int64_t *offset_out, int64_t *ts_out)
 {
     uint8_t win[WALK_WINDOW_BYTES];
     int64_t win_at = 0, win_len = 0;
@@ -538,7 +568,7 @@ static int walk_records(int fd, int64_t pos, const rn_seg_batch *b, int64_t ts, 
             return -EINVAL;
         if (off_delta < 0 || off_delta > b->last_offset_delta)
             return -EINVAL;
-        if (b->base_timestamp + ts_delta >= ts) {
+        if (b->base_timestamp + ts_delta >= ts && b->base_offset + off_delta >= min_offset) {
             *offset_out = b->base_offset + off_delta;
             *ts_out = b->base_timestamp + ts_delta;
             return 1;
@@ -548,18 +578,18 @@ static int walk_records(int fd, int64_t pos, const rn_seg_batch *b, int64_t ts, 
     return 0;
 }
 
-int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t *offset_out,
-                         int64_t *ts_out, int *exact_out)
+int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t min_offset,
+                         int64_t *offset_out, int64_t *ts_out, int *exact_out)
 {
     for (;;) {
         rn_seg_batch b;
         int rc = rn_segment_read_header(fd, pos, limit, &b);
         if (rc <= 0)
             return rc;
-        if (b.max_timestamp >= ts) {
+        if (b.max_timestamp >= ts && rn_seg_batch_last(&b) >= min_offset) {
             *exact_out = 1;
             if ((b.attributes & 0x07) == 0 && !(b.attributes & 0x08)) {
-                rc = walk_records(fd, pos, &b, ts, offset_out, ts_out);
+                rc = walk_records(fd, pos, &b, ts, min_offset, offset_out, ts_out);
                 if (rc == 1)
                     return 1;
                 if (rc < 0 && rc != -EINVAL)
@@ -572,7 +602,7 @@ int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t
             /* Compressed, LogAppendTime (every record carries maxTimestamp)
              * or unreadable records: the batch stands for its records. */
             *exact_out = (b.attributes & 0x08) != 0;
-            *offset_out = b.base_offset;
+            *offset_out = b.base_offset > min_offset ? b.base_offset : min_offset;
             *ts_out = b.max_timestamp;
             return 1;
         }

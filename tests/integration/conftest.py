@@ -31,14 +31,16 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 def pytest_addoption(parser, pluginmanager):
     if not pluginmanager.hasplugin("timeout"):
         parser.addini("timeout", "per-test timeout in seconds (fallback for pytest-timeout)", default=str(TEST_TIMEOUT_S))
+        parser.addini("timeout_method", "ignored: the fallback always uses SIGALRM")
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("RUNNEL_GROUPS") == "1":
+    """Scale measurements are long and not pass/fail checks: opt in with RUNNEL_SCALE=1."""
+    if os.environ.get("RUNNEL_SCALE") == "1":
         return
-    skip = pytest.mark.skip(reason="needs consumer-group APIs, not implemented yet (set RUNNEL_GROUPS=1 to run)")
+    skip = pytest.mark.skip(reason="scale measurement; set RUNNEL_SCALE=1 to run")
     for item in items:
-        if "groups" in item.keywords:
+        if "scale" in item.keywords:
             item.add_marker(skip)
 
 
@@ -82,6 +84,12 @@ def _die_with_parent():
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def describe_status(rc):
+    if rc is not None and rc < 0:
+        return "signal %s" % signal.Signals(-rc).name
+    return "status %s" % rc
+
+
 def sanitizer_enabled():
     return os.environ.get("RUNNEL_SAN") == "1"
 
@@ -100,6 +108,7 @@ class Broker:
         self.bootstrap = "127.0.0.1:%d" % self.port
         self.proc = None
         self.starts = 0
+        self.exit_expected = False  # set when the tests stop or kill it
 
     @property
     def pid(self):
@@ -127,6 +136,7 @@ class Broker:
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.starts += 1
+        self.exit_expected = False
         with open(self.stderr_path, "ab") as log:
             log.write(("---- start #%d: %s\n" % (self.starts, " ".join(self.command()))).encode())
             log.flush()
@@ -136,8 +146,9 @@ class Broker:
         while True:
             rc = self.proc.poll()
             if rc is not None:
-                pytest.fail("runneld exited with status %s during start-up; its output:\n%s"
-                            % (rc, self.log_text()), pytrace=False)
+                self.exit_expected = True
+                pytest.fail("runneld exited with %s during start-up; its output:\n%s"
+                            % (describe_status(rc), self.log_text()), pytrace=False)
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return self
@@ -154,15 +165,28 @@ class Broker:
 
     def kill(self):
         """SIGKILL and reap. No shutdown code runs."""
+        self.exit_expected = True
         if self.running():
             self.proc.kill()
         if self.proc is not None:
             self.proc.wait()
 
     def stop(self):
-        """SIGTERM; the broker must exit with status 0 within STOP_TIMEOUT_S."""
+        """SIGTERM; the broker must exit with status 0 within STOP_TIMEOUT_S.
+        Fails too when it had already died on its own."""
+        if self.proc is None:
+            return None
         if not self.running():
-            return self.proc.returncode if self.proc else None
+            if self.exit_expected:
+                return self.proc.returncode
+            self.exit_expected = True
+            rc = self.proc.returncode
+            hint = ""
+            if rc == 0 or rc == -signal.SIGTERM or rc == -signal.SIGKILL:
+                hint = " (the test did not stop it: another process signalled it, e.g. a pkill/killall)"
+            pytest.fail("runneld died during the test: %s%s; its output:\n%s"
+                        % (describe_status(rc), hint, self.log_text()), pytrace=False)
+        self.exit_expected = True
         self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(STOP_TIMEOUT_S)
@@ -171,8 +195,8 @@ class Broker:
             pytest.fail("runneld did not exit within %.0f s of SIGTERM; its output:\n%s"
                         % (STOP_TIMEOUT_S, self.log_text()), pytrace=False)
         if rc != 0:
-            pytest.fail("runneld exited with status %d after SIGTERM (clean shutdown must exit 0); its output:\n%s"
-                        % (rc, self.log_text()), pytrace=False)
+            pytest.fail("runneld exited with %s after SIGTERM (clean shutdown must exit 0); its output:\n%s"
+                        % (describe_status(rc), self.log_text()), pytrace=False)
         return rc
 
     def restart(self, kill9=False):

@@ -9,8 +9,8 @@ import subprocess
 import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 import kproto
 
@@ -106,19 +106,46 @@ def admin(bootstrap):
     return AdminClient({"bootstrap.servers": bootstrap, "logger": log})
 
 
-def admin_result(futures, timeout_s=CLIENT_TIMEOUT_S):
-    """Waits for an AdminClient futures dict; returns {name: None | KafkaError}."""
+class AdminError:
+    """A failed admin request's KafkaError, as plain data: pytest can print
+    and compare it (KafkaError's comparisons break pytest's reports)."""
+
+    def __init__(self, kafka_error):
+        self.kafka_error = kafka_error
+        self.name = kafka_error.name()
+        self.text = kafka_error.str()
+        self._code = kafka_error.code()
+
+    def code(self):
+        return self._code
+
+    def __repr__(self):
+        return "AdminError(%s: %s)" % (self.name, self.text)
+
+
+def admin_call(bootstrap, method, *args, timeout_s=CLIENT_TIMEOUT_S, **kwargs):
+    """Calls AdminClient.<method>(*args, **kwargs) and waits for each of its
+    futures while the client is still alive (destroying it fails them).
+    Returns {key: result, or the AdminError the request failed with}."""
+    a = admin(bootstrap)
+    futures = getattr(a, method)(*args, **kwargs)
     out = {}
-    for name, f in futures.items():
+    for key, f in futures.items():
         try:
-            f.result(timeout=timeout_s)
-            out[name] = None
-        except Exception as e:  # KafkaException carrying a KafkaError
-            err = e.args[0] if e.args else e
-            if not isinstance(err, KafkaError):
-                raise
-            out[name] = err
+            out[key] = f.result(timeout=timeout_s)
+        except KafkaException as e:
+            out[key] = AdminError(e.args[0])
+    del a
     return out
+
+
+def describe_configs(bootstrap, restype, name):
+    """{config name: ConfigEntry} of one resource; raises KafkaException."""
+    (result,) = admin_call(bootstrap, "describe_configs", [ConfigResource(restype, name)],
+                           request_timeout=10).values()
+    if isinstance(result, AdminError):
+        raise KafkaException(result.kafka_error)
+    return result
 
 
 def topic_partition_count(bootstrap, topic):

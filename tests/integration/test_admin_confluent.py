@@ -3,17 +3,16 @@ CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs, with Kafka's
 error codes for what a single broker must refuse."""
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import ConfigResource, NewPartitions, NewTopic
 
 import kproto
-from helpers import (admin, admin_result, confluent_consume, confluent_produce, confluent_watermarks,
+from helpers import (admin_call, describe_configs, confluent_consume, confluent_produce, confluent_watermarks,
                      topic_exists, topic_partition_count, unique_topic)
 
 
 def create(bootstrap, *new_topics, validate_only=False):
-    return admin_result(admin(bootstrap).create_topics(list(new_topics), operation_timeout=10,
-                                                       validate_only=validate_only))
+    return admin_call(bootstrap, "create_topics", list(new_topics), operation_timeout=10, validate_only=validate_only)
 
 
 def test_create_topic_makes_a_topic_with_the_requested_partition_count(broker):
@@ -86,14 +85,14 @@ def test_delete_topic_removes_it_from_metadata(broker):
     topic = unique_topic()
     confluent_produce(broker.bootstrap, topic, [{"value": b"x"}], partition=0)
     assert topic_exists(broker.bootstrap, topic)
-    assert admin_result(admin(broker.bootstrap).delete_topics([topic], operation_timeout=10)) == {topic: None}
+    assert admin_call(broker.bootstrap, "delete_topics", [topic], operation_timeout=10) == {topic: None}
     assert not topic_exists(broker.bootstrap, topic)
 
 
 def test_deleted_topic_can_be_recreated_and_starts_empty(broker):
     topic = unique_topic()
     confluent_produce(broker.bootstrap, topic, [{"value": b"old-%d" % i} for i in range(5)], partition=0)
-    assert admin_result(admin(broker.bootstrap).delete_topics([topic], operation_timeout=10)) == {topic: None}
+    assert admin_call(broker.bootstrap, "delete_topics", [topic], operation_timeout=10) == {topic: None}
     assert create(broker.bootstrap, NewTopic(topic, 1, 1)) == {topic: None}
     assert confluent_watermarks(broker.bootstrap, topic) == (0, 0)
     confluent_produce(broker.bootstrap, topic, [{"value": b"new"}], partition=0)
@@ -103,7 +102,7 @@ def test_deleted_topic_can_be_recreated_and_starts_empty(broker):
 
 def test_delete_unknown_topic_fails_with_UNKNOWN_TOPIC_OR_PARTITION(broker):
     topic = unique_topic("never")
-    err = admin_result(admin(broker.bootstrap).delete_topics([topic], operation_timeout=10))[topic]
+    err = admin_call(broker.bootstrap, "delete_topics", [topic], operation_timeout=10)[topic]
     assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
 
 
@@ -111,7 +110,7 @@ def test_create_partitions_adds_partitions_that_accept_records(broker):
     topic = unique_topic()
     create(broker.bootstrap, NewTopic(topic, 1, 1))
     confluent_produce(broker.bootstrap, topic, [{"value": b"p0"}], partition=0)
-    res = admin_result(admin(broker.bootstrap).create_partitions([NewPartitions(topic, 3)], operation_timeout=10))
+    res = admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, 3)], operation_timeout=10)
     assert res == {topic: None}
     assert topic_partition_count(broker.bootstrap, topic) == 3
     confluent_produce(broker.bootstrap, topic, [{"value": b"p2"}], partition=2)
@@ -123,38 +122,30 @@ def test_create_partitions_adds_partitions_that_accept_records(broker):
 def test_create_partitions_not_above_current_count_fails_with_INVALID_PARTITIONS(broker, new_total):
     topic = unique_topic()
     create(broker.bootstrap, NewTopic(topic, 2, 1))
-    res = admin_result(admin(broker.bootstrap).create_partitions([NewPartitions(topic, new_total)],
-                                                                 operation_timeout=10))
+    res = admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, new_total)], operation_timeout=10)
     assert res[topic] is not None and res[topic].code() == KafkaError.INVALID_PARTITIONS, res
     assert topic_partition_count(broker.bootstrap, topic) == 2
 
 
 def test_create_partitions_of_unknown_topic_fails_with_UNKNOWN_TOPIC_OR_PARTITION(broker):
     topic = unique_topic("never")
-    res = admin_result(admin(broker.bootstrap).create_partitions([NewPartitions(topic, 2)], operation_timeout=10))
+    res = admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, 2)], operation_timeout=10)
     assert res[topic] is not None and res[topic].code() == KafkaError.UNKNOWN_TOPIC_OR_PART, res
 
 
 def test_create_partitions_validate_only_changes_nothing(broker):
     topic = unique_topic()
     create(broker.bootstrap, NewTopic(topic, 1, 1))
-    res = admin_result(admin(broker.bootstrap).create_partitions([NewPartitions(topic, 5)], operation_timeout=10,
-                                                                 validate_only=True))
+    res = admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, 5)], operation_timeout=10,
+                     validate_only=True)
     assert res == {topic: None}
     assert topic_partition_count(broker.bootstrap, topic) == 1
-
-
-def describe(bootstrap, restype, name):
-    res = ConfigResource(restype, name)
-    fs = admin(bootstrap).describe_configs([res], request_timeout=10)
-    (f,) = fs.values()
-    return f.result(timeout=30)
 
 
 def test_describe_configs_of_a_topic_lists_its_settings_with_overrides_marked(broker):
     topic = unique_topic()
     assert create(broker.bootstrap, NewTopic(topic, 1, 1, config={"retention.ms": "3600000"})) == {topic: None}
-    entries = describe(broker.bootstrap, ConfigResource.Type.TOPIC, topic)
+    entries = describe_configs(broker.bootstrap, ConfigResource.Type.TOPIC, topic)
     for key in ("retention.ms", "cleanup.policy", "segment.bytes", "max.message.bytes", "message.timestamp.type"):
         assert key in entries, "missing %s in %s" % (key, sorted(entries))
     assert entries["retention.ms"].value == "3600000"
@@ -164,15 +155,15 @@ def test_describe_configs_of_a_topic_lists_its_settings_with_overrides_marked(br
 
 
 def test_describe_configs_of_an_unknown_topic_fails_with_UNKNOWN_TOPIC_OR_PARTITION(broker):
-    with pytest.raises(Exception) as e:
-        describe(broker.bootstrap, ConfigResource.Type.TOPIC, unique_topic("never"))
+    with pytest.raises(KafkaException) as e:
+        describe_configs(broker.bootstrap, ConfigResource.Type.TOPIC, unique_topic("never"))
     err = e.value.args[0]
     assert isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
 
 
 def test_describe_configs_of_the_broker_shows_configured_values(start_broker):
     b = start_broker("num.partitions=3", "message.max.bytes=2000000")
-    entries = describe(b.bootstrap, ConfigResource.Type.BROKER, "1")
+    entries = describe_configs(b.bootstrap, ConfigResource.Type.BROKER, "1")
     assert entries["num.partitions"].value == "3"
     assert entries["message.max.bytes"].value == "2000000"
     assert entries["auto.create.topics.enable"].value == "true"

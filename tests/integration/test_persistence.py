@@ -7,7 +7,7 @@ import time
 from confluent_kafka.admin import ConfigResource, NewTopic
 
 import kproto
-from helpers import (admin, admin_result, confluent_consume, confluent_produce, confluent_producer,
+from helpers import (admin_call, describe_configs, confluent_consume, confluent_produce, confluent_producer,
                      confluent_watermarks, topic_exists, topic_partition_count, unique_topic)
 
 
@@ -100,20 +100,18 @@ def test_offsets_continue_after_sigkill(broker):
 
 def test_topics_partition_counts_and_configs_survive_restart(broker):
     topic = unique_topic()
-    res = admin_result(admin(broker.bootstrap).create_topics(
-        [NewTopic(topic, 4, 1, config={"retention.ms": "7200000"})], operation_timeout=10))
+    res = admin_call(broker.bootstrap, "create_topics",
+                     [NewTopic(topic, 4, 1, config={"retention.ms": "7200000"})], operation_timeout=10)
     assert res == {topic: None}
     broker.restart()
     assert topic_partition_count(broker.bootstrap, topic) == 4
-    fs = admin(broker.bootstrap).describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
-    (f,) = fs.values()
-    assert f.result(timeout=30)["retention.ms"].value == "7200000"
+    assert describe_configs(broker.bootstrap, ConfigResource.Type.TOPIC, topic)["retention.ms"].value == "7200000"
 
 
 def test_deleted_topic_stays_deleted_after_restart(broker):
     topic = unique_topic()
     confluent_produce(broker.bootstrap, topic, [{"value": b"x"}], partition=0)
-    assert admin_result(admin(broker.bootstrap).delete_topics([topic], operation_timeout=10)) == {topic: None}
+    assert admin_call(broker.bootstrap, "delete_topics", [topic], operation_timeout=10) == {topic: None}
     broker.restart()
     assert not topic_exists(broker.bootstrap, topic)
 
@@ -121,8 +119,8 @@ def test_deleted_topic_stays_deleted_after_restart(broker):
 def test_added_partitions_survive_sigkill(broker):
     from confluent_kafka.admin import NewPartitions
     topic = unique_topic()
-    admin_result(admin(broker.bootstrap).create_topics([NewTopic(topic, 1, 1)], operation_timeout=10))
-    assert admin_result(admin(broker.bootstrap).create_partitions([NewPartitions(topic, 3)])) == {topic: None}
+    admin_call(broker.bootstrap, "create_topics", [NewTopic(topic, 1, 1)], operation_timeout=10)
+    assert admin_call(broker.bootstrap, "create_partitions", [NewPartitions(topic, 3)]) == {topic: None}
     confluent_produce(broker.bootstrap, topic, [{"value": b"in-2"}], partition=2)
     broker.restart(kill9=True)
     assert topic_partition_count(broker.bootstrap, topic) == 3

@@ -7,7 +7,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 from confluent_kafka.admin import NewTopic
 
 import kproto
-from helpers import admin, admin_result, confluent_consume, confluent_produce, kafka_python_consume, unique_topic
+from helpers import admin_call, confluent_consume, confluent_produce, kafka_python_consume, unique_topic
 
 OLD_TS = 1_000_000_000_000  # 2001: far from any append time
 
@@ -61,9 +61,9 @@ def test_create_time_topic_answers_minus_one_as_log_append_time(broker):
 
 def test_topic_config_log_append_time_applies_to_that_topic_only(broker):
     lat, ct = unique_topic("lat"), unique_topic("ct")
-    res = admin_result(admin(broker.bootstrap).create_topics(
-        [NewTopic(lat, 1, 1, config={"message.timestamp.type": "LogAppendTime"}), NewTopic(ct, 1, 1)],
-        operation_timeout=10))
+    res = admin_call(broker.bootstrap, "create_topics",
+                     [NewTopic(lat, 1, 1, config={"message.timestamp.type": "LogAppendTime"}), NewTopic(ct, 1, 1)],
+                     operation_timeout=10)
     assert res == {lat: None, ct: None}
     t_before = now_ms()
     confluent_produce(broker.bootstrap, lat, [{"value": b"x", "timestamp": OLD_TS}], partition=0)
