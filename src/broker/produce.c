@@ -89,7 +89,7 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
     int64_t unflushed = atomic_fetch_add(&p->unflushed, last - base + 1) + (last - base + 1);
     if (acks != -1 && unflushed >= t->flush_messages)
         rn_flusher_enqueue(p); /* flush.messages: sync now, without holding the answer */
-    if (acks == -1) {
+    if (acks == -1 && rn_g.cfg.log_flush_acks_all) {
         uint64_t gen = rn_flusher_enqueue(p);
         if (gen > req->flush_gen)
             req->flush_gen = gen;

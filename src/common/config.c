@@ -166,6 +166,8 @@ static const cfg_key keys[] = {
      K_NOT_ACTED, "min.insync.replicas of __transaction_state"},
     {"group.initial.rebalance.delay.ms", T_INT, FIELD(group_initial_rebalance_delay_ms), "3000", 0, INT32_MAX, NULL,
      NULL, 0, "How long a new group waits for more members before its first rebalance, in ms"},
+    {"log.flush.acks.all", T_BOOL, FIELD(log_flush_acks_all), "true", 0, 0, NULL, NULL, 0,
+     "Runnel: answer acks=all only after fdatasync (group-committed); false answers after the write, as Kafka"},
     {"log.segment.delete.delay.ms", T_LONG, FIELD(log_segment_delete_delay_ms), "60000", 0, INT64_MAX, NULL, NULL, 0,
      "How long a deleted segment's files stay (renamed .deleted) before they are removed, in ms"},
     {"log.roll.ms", T_LONG, FIELD(log_roll_ms), "604800000", 1, INT64_MAX, NULL, NULL, 0,
