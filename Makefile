@@ -25,7 +25,7 @@ LDFLAGS += -pthread $(SANFLAGS)
 PY      ?= /usr/bin/python3
 
 # One folder per layer; the broker links every layer but the CLI.
-LIB_DIRS  = src/common src/proto src/net src/log src/group src/broker
+LIB_DIRS  = src/common src/proto src/net src/log src/group src/txn src/broker
 LIB_SRCS  = $(filter-out src/broker/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/proto_gen.o
 BROKER_LIBS = -lm -lz -llz4 -lzstd -lsnappy

@@ -56,6 +56,10 @@ enum {
     RN_ERR_INVALID_REQUEST = 42,
     RN_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
     RN_ERR_POLICY_VIOLATION = 44,
+    RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    RN_ERR_INVALID_PRODUCER_EPOCH = 47,
+    RN_ERR_INVALID_TXN_STATE = 48,
+    RN_ERR_TRANSACTIONAL_ID_NOT_FOUND = 105,
     RN_ERR_KAFKA_STORAGE_ERROR = 56,
     RN_ERR_UNKNOWN_TOPIC_ID = 100,
     RN_ERR_INVALID_RECORD = 87,
@@ -81,6 +85,9 @@ typedef struct rn_partition {
     /* Background work (log manager) holds the partition with
      * rn_partition_try_hold without the topics lock; deletion marks it dying
      * and waits until no such hold remains. */
+    /* Serialises check-append-update of producer state (idempotence). */
+    pthread_mutex_t produce_mu;
+    struct rn_pstate *pstate;
     pthread_mutex_t hold_mu;
     pthread_cond_t hold_cv;
     int holds;
@@ -242,6 +249,8 @@ void rn_handle_find_coordinator(rn_req *req);
 void rn_handle_alter_configs(rn_req *req);
 void rn_handle_incremental_alter_configs(rn_req *req);
 void rn_handle_delete_records(rn_req *req);
+void rn_handle_init_producer_id(rn_req *req);
+void rn_handle_describe_producers(rn_req *req);
 
 /* alter_configs.c: broker keys that may change at run time, and their overrides. */
 int rn_dynamic_config_load(void);
@@ -329,6 +338,16 @@ void rn_housekeeping_cfg_of(const rn_topic *t, rn_housekeeping_cfg *out);
 /* Retention, purging and compaction of one held partition (log manager
  * thread, no topics lock). */
 void rn_log_housekeeping(rn_partition *p, const rn_housekeeping_cfg *cfg, int64_t now_ms);
+
+/* Calls fn for every whole batch of p from offset `from` to the end, with
+ * the batch's bytes (read from the segment files). Stops when fn returns
+ * non-zero. Returns 0, or -errno when reading failed. Used at start-up
+ * (producer state, __consumer_offsets), not on a request path. */
+int rn_partition_scan(rn_partition *p, int64_t from,
+                      int (*fn)(void *arg, const uint8_t *batch, size_t len), void *arg);
+
+/* Writes a producer-state snapshot as of the log end. */
+void rn_partition_snapshot_producers(rn_partition *p);
 
 /* Small helpers shared by handlers. */
 rn_str rn_arena_str(rn_arena *a, const char *s);

@@ -155,49 +155,19 @@ static void load_one(void *arg, int64_t offset, const rn_kv *kv)
     rn_group_load_record(kv->key, kv->key_len, kv->value, kv->value_len);
 }
 
+static int load_batch(void *arg, const uint8_t *batch, size_t len)
+{
+    rn_batch_each_record(batch, len, load_one, arg);
+    return 0;
+}
+
 /* Replays one partition of __consumer_offsets into the coordinator. */
 static void load_partition(rn_partition *p)
 {
-    int64_t off = rn_log_start_offset(p->log), end = rn_log_end_offset(p->log);
-    size_t cap = 1 << 20;
-    uint8_t *buf = malloc(cap);
-    if (!buf)
-        return;
-    while (off < end) {
-        rn_log_slice s;
-        if (rn_log_read(p->log, off, (int32_t)cap, end, &s) < 0 || s.len <= 0 || !s.file)
-            break;
-        if ((size_t)s.len > cap) {
-            uint8_t *nb = realloc(buf, (size_t)s.len);
-            if (!nb) {
-                rn_fileref_drop(s.file);
-                break;
-            }
-            buf = nb;
-            cap = (size_t)s.len;
-        }
-        ssize_t n = pread(s.file->fd, buf, (size_t)s.len, s.pos);
-        rn_fileref_drop(s.file);
-        if (n != s.len)
-            break;
-        size_t at = 0;
-        int64_t next = off;
-        while (at + RN_BATCH_HEADER_BYTES <= (size_t)n) {
-            rn_batch_info bi;
-            rn_batch_peek(buf + at, (size_t)n - at, &bi);
-            size_t blen = 12 + (size_t)bi.batch_length;
-            if (bi.batch_length < 49 || at + blen > (size_t)n)
-                break;
-            if (bi.base_offset + bi.last_offset_delta >= off)
-                rn_batch_each_record(buf + at, blen, load_one, NULL);
-            next = bi.base_offset + bi.last_offset_delta + 1;
-            at += blen;
-        }
-        if (next <= off)
-            break; /* no progress: a batch larger than we can read; stop rather than loop */
-        off = next;
-    }
-    free(buf);
+    int rc = rn_partition_scan(p, 0, load_batch, NULL);
+    if (rc < 0)
+        rn_error("reading %s-%d failed: %s; some committed offsets may be missing", p->topic->name, p->index,
+                 strerror(-rc));
 }
 
 int rn_groups_start(void)

@@ -26,6 +26,7 @@
 #include "common/clock.h"
 #include "common/rlog.h"
 #include "group/group.h"
+#include "txn/producer_state.h"
 
 #define CLEAN_SHUTDOWN_FILE ".runnel_cleanshutdown"
 
@@ -187,7 +188,7 @@ int main(int argc, char **argv)
         rn_error("cannot read or write meta.properties in %s", dir);
         return 1;
     }
-    if (rn_dynamic_config_load() < 0)
+    if (rn_dynamic_config_load() < 0 || rn_producer_ids_open(dir) < 0)
         return 1;
     char marker[4200];
     snprintf(marker, sizeof marker, "%s/" CLEAN_SHUTDOWN_FILE, dir);

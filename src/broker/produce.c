@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/rlog.h"
 #include "proto/record_batch.h"
+#include "txn/producer_state.h"
 #include "proto_gen.h"
 
 typedef struct produce_pending {
@@ -34,6 +35,33 @@ static int16_t verdict_error(rn_batch_verdict v)
     case RN_BATCH_INVALID: return RN_ERR_INVALID_RECORD;
     }
     return RN_ERR_CORRUPT_MESSAGE;
+}
+
+/* Reads each batch's producer fields into pb[]. Returns 1 when the batches
+ * are idempotent, 0 when plain, -1 when both kinds are mixed. first/last
+ * offsets hold 0 and lastOffsetDelta until the append assigns them. */
+static int describe_batches(const uint8_t *p, size_t len, rn_pbatch *pb, int nbatches)
+{
+    size_t at = 0;
+    int idempotent = 0, plain = 0;
+    for (int i = 0; i < nbatches; i++) {
+        rn_batch_info bi;
+        rn_batch_peek(p + at, len - at, &bi); /* validated: every header is whole */
+        pb[i].producer_id = bi.producer_id;
+        pb[i].epoch = bi.producer_epoch;
+        pb[i].first_seq = bi.base_sequence;
+        pb[i].last_seq = (int32_t)(((int64_t)bi.base_sequence + bi.last_offset_delta) % ((int64_t)INT32_MAX + 1));
+        pb[i].first_offset = 0;
+        pb[i].last_offset = bi.last_offset_delta;
+        pb[i].max_timestamp = bi.max_timestamp;
+        pb[i].transactional = (bi.attributes & RN_ATTR_TRANSACTIONAL) != 0;
+        if (bi.producer_id >= 0)
+            idempotent = 1;
+        else
+            plain = 1;
+        at += RN_BATCH_LOG_OVERHEAD + (size_t)bi.batch_length;
+    }
+    return idempotent && plain ? -1 : idempotent;
 }
 
 static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_PartitionProduceData *pd,
@@ -77,8 +105,55 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
         rn_batches_set_log_append_time(bytes, (size_t)rec->len, now);
         pr->LogAppendTimeMs = now;
     }
+    rn_pbatch *pb = RN_ALLOC(req, rn_pbatch, nbatches);
+    if (!pb) {
+        pr->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    int idempotent = describe_batches(bytes, (size_t)rec->len, pb, nbatches);
+    if (idempotent < 0) {
+        pr->ErrorCode = RN_ERR_INVALID_RECORD;
+        pr->ErrorMessage = rn_arena_str(&req->arena, "batches of idempotent and plain producers mixed");
+        return;
+    }
+    if (idempotent && pb[0].transactional) {
+        pr->ErrorCode = RN_ERR_INVALID_TXN_STATE;
+        pr->ErrorMessage = rn_arena_str(&req->arena, "transactions are not supported yet");
+        return;
+    }
     int64_t base = 0, last = 0;
+    /* Check, append and record under one lock, so that two requests of one
+     * producer cannot both pass the sequence check. */
+    pthread_mutex_lock(&p->produce_mu);
+    if (idempotent) {
+        int64_t dup_offset = -1;
+        rn_pcheck pc = rn_pstate_check(p->pstate, pb, nbatches, &dup_offset);
+        if (pc != RN_PCHECK_OK) {
+            pthread_mutex_unlock(&p->produce_mu);
+            if (pc == RN_PCHECK_DUPLICATE) { /* a retry: answer with where it was written */
+                pr->BaseOffset = dup_offset;
+                pr->LogStartOffset = rn_log_start_offset(p->log);
+            } else {
+                pr->ErrorCode = pc == RN_PCHECK_FENCED_EPOCH ? RN_ERR_INVALID_PRODUCER_EPOCH
+                                                             : RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+            }
+            return;
+        }
+    }
     int rc = rn_log_append(p->log, bytes, (size_t)rec->len, nbatches, &base, &last);
+    if (rc == 0 && idempotent) {
+        int64_t next = base;
+        for (int i = 0; i < nbatches; i++) {
+            int64_t count = pb[i].last_offset - pb[i].first_offset + 1; /* lastOffsetDelta + 1 */
+            pb[i].first_offset = next;
+            pb[i].last_offset = next + count - 1;
+            next += count;
+            if (rn_pstate_update(p->pstate, &pb[i]) < 0)
+                rn_error("out of memory recording producer %lld on %s-%d", (long long)pb[i].producer_id, t->name,
+                         pd->Index);
+        }
+    }
+    pthread_mutex_unlock(&p->produce_mu);
     if (rc < 0) {
         rn_error("append to %s-%d failed: %s", t->name, pd->Index, strerror(-rc));
         pr->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;

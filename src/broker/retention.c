@@ -10,6 +10,7 @@
 
 #include "broker/broker.h"
 #include "common/rlog.h"
+#include "txn/producer_state.h"
 
 void rn_housekeeping_cfg_of(const rn_topic *t, rn_housekeeping_cfg *out)
 {
@@ -55,4 +56,14 @@ void rn_log_housekeeping(rn_partition *p, const rn_housekeeping_cfg *cfg, int64_
                     p->topic->name, p->index, (long long)rn_log_start_offset(p->log));
     }
     rn_log_purge_deleted(p->log, now_ms, cfg->file_delete_delay_ms);
+
+    /* Idle idempotent producers are forgotten; a snapshot bounds the replay
+     * after an unclean stop. */
+    pthread_mutex_lock(&p->produce_mu);
+    int before = rn_pstate_count(p->pstate);
+    rn_pstate_expire(p->pstate, now_ms, rn_g.cfg.producer_id_expiration_ms);
+    int after = rn_pstate_count(p->pstate);
+    pthread_mutex_unlock(&p->produce_mu);
+    if (after > 0 || before != after)
+        rn_partition_snapshot_producers(p);
 }

@@ -47,6 +47,8 @@ static const struct {
     {RN_API_FindCoordinator, rn_handle_find_coordinator},
     {RN_API_AlterConfigs, rn_handle_alter_configs},
     {RN_API_DeleteRecords, rn_handle_delete_records},
+    {RN_API_InitProducerId, rn_handle_init_producer_id},
+    {RN_API_DescribeProducers, rn_handle_describe_producers},
     {RN_API_IncrementalAlterConfigs, rn_handle_incremental_alter_configs},
     {RN_API_JoinGroup, rn_handle_join_group},
     {RN_API_SyncGroup, rn_handle_sync_group},

@@ -471,6 +471,7 @@ static rd_kafka_t *consumer_new(const bench_opts *o, int from_end, long long *av
 typedef struct result {
     long long records, ok, failed, bytes;
     double elapsed_s, startup_s, cpu_s, mock_cpu_s;
+    double start_unix_s, end_unix_s; /* wall clock of the measured span, to merge processes */
     hist *ack, *e2e;
     char error[256];
 } result;
@@ -522,6 +523,7 @@ static void run(const bench_opts *o, int nparts, result *r)
     r->records = consume ? c.records : o->records;
 
     double mock0, cpu0 = wall_seconds_cpu(&mock0);
+    uint64_t wall0 = wall_ns();
     uint64_t t0 = rn_cli_mono_ns(), deadline = t0 + (uint64_t)o->time_limit_s * 1000000000ull;
     c.deadline_ns = deadline;
     if (consume && pthread_create(&c.tid, NULL, consumer_run, &c))
@@ -618,6 +620,9 @@ static void run(const bench_opts *o, int nparts, result *r)
     r->cpu_s = cpu1 - cpu0;
     r->mock_cpu_s = mock1 - mock0;
     r->elapsed_s = (double)(end > t0 ? end - t0 : 0) / 1e9;
+    /* Wall clock of the measured span: wall0 was taken with the first t0. */
+    r->start_unix_s = (double)wall0 / 1e9 + r->startup_s;
+    r->end_unix_s = r->start_unix_s + r->elapsed_s;
     if (rn_cli_mono_ns() > deadline && !r->error[0])
         snprintf(r->error, sizeof(r->error), "time limit of %d s reached", o->time_limit_s);
     if (rn_cli_stop && !r->error[0])
@@ -653,6 +658,7 @@ static void report(const bench_opts *o, int nparts, const result *r)
                "\"partitions\":%d,\"rate\":%.0f,\"cpu_s\":%.3f,\"mock_cpu_s\":%.3f",
                r->records, o->record_size, r->ok, r->failed, r->elapsed_s, rps, mbps, o->acks, o->compression,
                o->producers, nparts, o->rate, r->cpu_s, r->mock_cpu_s);
+        printf(",\"start_unix_s\":%.6f,\"end_unix_s\":%.6f", r->start_unix_s, r->end_unix_s);
         if (o->mode == MODE_CONSUME)
             printf(",\"startup_s\":%.3f", r->startup_s);
         if (o->mode != MODE_CONSUME)

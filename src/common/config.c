@@ -168,6 +168,8 @@ static const cfg_key keys[] = {
      NULL, 0, "How long a new group waits for more members before its first rebalance, in ms"},
     {"log.flush.acks.all", T_BOOL, FIELD(log_flush_acks_all), "true", 0, 0, NULL, NULL, 0,
      "Runnel: answer acks=all only after fdatasync (group-committed); false answers after the write, as Kafka"},
+    {"producer.id.expiration.ms", T_LONG, FIELD(producer_id_expiration_ms), "86400000", 1, INT64_MAX, NULL, NULL, 0,
+     "How long a partition remembers an idle idempotent producer's sequences, in ms"},
     {"log.segment.delete.delay.ms", T_LONG, FIELD(log_segment_delete_delay_ms), "60000", 0, INT64_MAX, NULL, NULL, 0,
      "How long a deleted segment's files stay (renamed .deleted) before they are removed, in ms"},
     {"log.roll.ms", T_LONG, FIELD(log_roll_ms), "604800000", 1, INT64_MAX, NULL, NULL, 0,

@@ -69,6 +69,7 @@ typedef struct rn_config {
     int32_t transaction_state_log_min_isr; /* transaction.state.log.min.isr, default 2 */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, default 3000 */
     int log_flush_acks_all;                  /* log.flush.acks.all (Runnel's own), default true */
+    int64_t producer_id_expiration_ms;       /* producer.id.expiration.ms, default 86400000 */
     int64_t log_segment_delete_delay_ms;     /* log.segment.delete.delay.ms, default 60000 */
     int64_t log_roll_ms;                     /* log.roll.ms, default 604800000 (log.roll.hours=168) */
     int32_t group_min_session_timeout_ms;    /* group.min.session.timeout.ms, default 6000 */
