@@ -88,6 +88,12 @@ typedef struct rn_partition {
     /* Serialises check-append-update of producer state (idempotence). */
     pthread_mutex_t produce_mu;
     struct rn_pstate *pstate;
+    /* Aborted transactions (KIP-98), oldest first, under produce_mu; also
+     * in the file `aborted-txns`. Fetch hands them to read_committed consumers. */
+    struct rn_aborted_txn {
+        int64_t producer_id, first_offset, last_offset;
+    } *aborted;
+    int naborted, aborted_cap;
     pthread_mutex_t hold_mu;
     pthread_cond_t hold_cv;
     int holds;
@@ -250,6 +256,17 @@ void rn_handle_alter_configs(rn_req *req);
 void rn_handle_incremental_alter_configs(rn_req *req);
 void rn_handle_delete_records(rn_req *req);
 void rn_handle_init_producer_id(rn_req *req);
+void rn_handle_add_partitions_to_txn(rn_req *req);
+void rn_handle_add_offsets_to_txn(rn_req *req);
+void rn_handle_txn_offset_commit(rn_req *req);
+void rn_handle_end_txn(rn_req *req);
+void rn_handle_write_txn_markers(rn_req *req);
+void rn_handle_list_transactions(rn_req *req);
+void rn_handle_describe_transactions(rn_req *req);
+/* transactions.c: creates and loads __transaction_state, starts the coordinator. */
+int rn_transactions_start(void);
+/* Writes a COMMIT/ABORT marker into p (held or under the read lock) and waits until it is durable. */
+int rn_txn_write_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit);
 void rn_handle_describe_producers(rn_req *req);
 
 /* alter_configs.c: broker keys that may change at run time, and their overrides. */
@@ -314,6 +331,9 @@ void rn_flusher_stop(void);
 uint64_t rn_flusher_enqueue(rn_partition *p);
 /* Generations completed so far (every partition queued at or before it is synced). */
 uint64_t rn_flusher_done(void);
+/* Blocks until generation gen is synced (a thread that may block: not for
+ * request paths that can park instead). 0, or -ECANCELED at shutdown. */
+int rn_flusher_wait(uint64_t gen);
 /* Removes p from the queue (topic deletion, under the topics write lock). */
 void rn_flusher_forget(rn_partition *p);
 /* Answers through on_flushed(req) once flusher generation `gen` is done
@@ -345,6 +365,12 @@ void rn_log_housekeeping(rn_partition *p, const rn_housekeeping_cfg *cfg, int64_
  * (producer state, __consumer_offsets), not on a request path. */
 int rn_partition_scan(rn_partition *p, int64_t from,
                       int (*fn)(void *arg, const uint8_t *batch, size_t len), void *arg);
+
+/* Records an aborted transaction (caller holds p->produce_mu). 0 or -errno. */
+int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last);
+/* Last stable offset: the first offset of the oldest open transaction, or
+ * the high watermark. Takes p->produce_mu. */
+int64_t rn_partition_lso(rn_partition *p);
 
 /* Writes a producer-state snapshot as of the log end. */
 void rn_partition_snapshot_producers(rn_partition *p);

@@ -46,8 +46,8 @@ static int fetch_available(rn_req *req, const rn_FetchRequest *rq, int64_t enoug
                 error = 1;
                 break;
             }
-            int64_t hw = rn_partition_high_watermark(p);
-            if (fp->FetchOffset == hw)
+            int64_t hw = rq->IsolationLevel == 1 ? rn_partition_lso(p) : rn_partition_high_watermark(p);
+            if (fp->FetchOffset >= hw)
                 continue;
             rn_log_slice s;
             if (rn_log_read(p->log, fp->FetchOffset, fp->PartitionMaxBytes, hw, &s) < 0) {
@@ -61,6 +61,31 @@ static int fetch_available(rn_req *req, const rn_FetchRequest *rq, int64_t enoug
     }
     *bytes_out = bytes;
     return error;
+}
+
+/* The aborted transactions a read_committed consumer needs for
+ * [from, upto): those whose marker is at or past `from` and which began
+ * before `upto` (Kafka's rule), copied under the partition's produce lock. */
+static int add_aborted(rn_req *req, rn_partition *p, int64_t from, int64_t upto, rn_FetchResponse_PartitionData *pd)
+{
+    pthread_mutex_lock(&p->produce_mu);
+    int n = 0;
+    for (int i = 0; i < p->naborted; i++)
+        n += p->aborted[i].last_offset >= from && p->aborted[i].first_offset < upto;
+    rn_FetchResponse_AbortedTransaction *a = RN_ALLOC(req, rn_FetchResponse_AbortedTransaction, n);
+    int k = 0;
+    for (int i = 0; a && i < p->naborted; i++)
+        if (p->aborted[i].last_offset >= from && p->aborted[i].first_offset < upto) {
+            a[k].ProducerId = p->aborted[i].producer_id;
+            a[k].FirstOffset = p->aborted[i].first_offset;
+            k++;
+        }
+    pthread_mutex_unlock(&p->produce_mu);
+    if (!a)
+        return -1;
+    pd->AbortedTransactions = a;
+    pd->AbortedTransactions_count = k;
+    return 0;
 }
 
 static void fetch_respond(rn_req *req, const rn_FetchRequest *rq)
@@ -114,22 +139,31 @@ static void fetch_respond(rn_req *req, const rn_FetchRequest *rq)
                 continue;
             }
             int64_t hw = rn_partition_high_watermark(p);
+            int64_t lso = rn_partition_lso(p);
             pd->HighWatermark = hw;
-            pd->LastStableOffset = hw; /* no transactions yet: everything below HW is stable */
+            pd->LastStableOffset = lso;
             pd->LogStartOffset = rn_log_start_offset(p->log);
             if (fp->FetchOffset < pd->LogStartOffset || fp->FetchOffset > hw) {
                 pd->ErrorCode = RN_ERR_OFFSET_OUT_OF_RANGE;
                 continue;
             }
-            if (fp->FetchOffset == hw || total >= budget)
+            /* read_committed reads up to the last stable offset only, and
+             * learns which transactions below it were aborted. */
+            int64_t upto = rq->IsolationLevel == 1 ? lso : hw;
+            if (fp->FetchOffset >= upto || total >= budget)
                 continue;
+            if (rq->IsolationLevel == 1 && add_aborted(req, p, fp->FetchOffset, upto, pd) < 0) {
+                rn_topics_unlock();
+                rn_req_malformed(req, "request too large to answer");
+                goto drop_slices;
+            }
             int64_t limit = fp->PartitionMaxBytes;
             if (limit > budget - total)
                 limit = budget - total;
             if (limit <= 0)
                 continue;
             rn_log_slice s;
-            int rc = rn_log_read(p->log, fp->FetchOffset, (int32_t)limit, hw, &s);
+            int rc = rn_log_read(p->log, fp->FetchOffset, (int32_t)limit, upto, &s);
             if (rc < 0) {
                 /* Only a position outside the log is the client's problem;
                  * anything else is ours, and must not make it reset. */

@@ -56,6 +56,16 @@ uint64_t rn_flusher_enqueue(rn_partition *p)
 
 uint64_t rn_flusher_done(void) { return atomic_load(&done_gen); }
 
+int rn_flusher_wait(uint64_t gen)
+{
+    pthread_mutex_lock(&mu);
+    while (atomic_load(&done_gen) < gen && running)
+        pthread_cond_wait(&round_cv, &mu);
+    int ok = atomic_load(&done_gen) >= gen;
+    pthread_mutex_unlock(&mu);
+    return ok ? 0 : -ECANCELED;
+}
+
 void rn_flusher_forget(rn_partition *p)
 {
     pthread_mutex_lock(&mu);
@@ -121,12 +131,12 @@ static void *flusher_main(void *arg)
             }
         }
         pthread_mutex_lock(&mu);
+        atomic_store(&done_gen, gen); /* before the broadcast: rn_flusher_wait checks it */
         for (int i = 0; i < n; i++)
             round_parts[i]->flush_in_round = 0;
         pthread_cond_broadcast(&round_cv);
         pthread_mutex_unlock(&mu);
 
-        atomic_store(&done_gen, gen);
         for (int i = 0; i < rn_g.nworkers; i++)
             rn_loop_wake(&rn_g.workers[i]->loop);
     }

@@ -222,14 +222,14 @@ void rn_handle_find_coordinator(rn_req *req)
     rn_FindCoordinatorResponse rs;
     rn_FindCoordinatorResponse_init(&rs);
     rn_str host = sc(req, rn_g.advertised_host);
-    int16_t err = rq.KeyType == COORD_GROUP ? RN_ERR_NONE : RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    int16_t err = rq.KeyType == COORD_GROUP || rq.KeyType == COORD_TXN ? RN_ERR_NONE : RN_ERR_INVALID_REQUEST;
     if (req->hdr.api_version < 4) {
         rs.ErrorCode = err;
         rs.NodeId = err ? -1 : rn_g.cfg.node_id;
         rs.Host = err ? rn_str_c("") : host;
         rs.Port = err ? -1 : rn_g.advertised_port;
         if (err)
-            rs.ErrorMessage = rn_str_c("transactions are not supported yet");
+            rs.ErrorMessage = rn_str_c("unknown coordinator key type");
     } else {
         int32_t n = rq.CoordinatorKeys_count > 0 ? rq.CoordinatorKeys_count : 0;
         rs.Coordinators = RN_ALLOC(req, rn_FindCoordinatorResponse_Coordinator, n);
@@ -247,7 +247,7 @@ void rn_handle_find_coordinator(rn_req *req)
             c->Host = err ? rn_str_c("") : host;
             c->Port = err ? -1 : rn_g.advertised_port;
             if (err)
-                c->ErrorMessage = rn_str_c("transactions are not supported yet");
+                c->ErrorMessage = rn_str_c("unknown coordinator key type");
         }
     }
     RN_RESPOND(req, FindCoordinator, &rs);

@@ -10,7 +10,7 @@
 enum { TS_LATEST = -1, TS_EARLIEST = -2, TS_MAX_TIMESTAMP = -3 };
 
 static void list_partition(rn_topic *t, const rn_ListOffsetsRequest_ListOffsetsPartition *lp,
-                           rn_ListOffsetsResponse_ListOffsetsPartitionResponse *pr)
+                           rn_ListOffsetsResponse_ListOffsetsPartitionResponse *pr, int read_committed)
 {
     pr->PartitionIndex = lp->PartitionIndex;
     pr->Timestamp = -1;
@@ -23,7 +23,7 @@ static void list_partition(rn_topic *t, const rn_ListOffsetsRequest_ListOffsetsP
     }
     switch (lp->Timestamp) {
     case TS_LATEST:
-        pr->Offset = rn_partition_high_watermark(p);
+        pr->Offset = read_committed ? rn_partition_lso(p) : rn_partition_high_watermark(p);
         return;
     case TS_EARLIEST:
         pr->Offset = rn_log_start_offset(p->log);
@@ -80,7 +80,7 @@ void rn_handle_list_offsets(rn_req *req)
         rn_topic *t = rn_topic_find(lt->Name);
         for (int32_t j = 0; j < nparts; j++) {
             rn_ListOffsetsResponse_ListOffsetsPartitionResponse_init(&tr->Partitions[j]);
-            list_partition(t, &lt->Partitions[j], &tr->Partitions[j]);
+            list_partition(t, &lt->Partitions[j], &tr->Partitions[j], req->hdr.api_version >= 2 && rq.IsolationLevel == 1);
         }
     }
     rn_topics_unlock();

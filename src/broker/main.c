@@ -27,6 +27,7 @@
 #include "common/rlog.h"
 #include "group/group.h"
 #include "txn/producer_state.h"
+#include "txn/txn_coordinator.h"
 
 #define CLEAN_SHUTDOWN_FILE ".runnel_cleanshutdown"
 
@@ -214,7 +215,8 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits this; main waits below */
 
-    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_log_manager_start() < 0 || rn_server_start() < 0) {
+    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_transactions_start() < 0 || rn_log_manager_start() < 0 ||
+        rn_server_start() < 0) {
         rn_error("start-up failed");
         return 1;
     }
@@ -224,6 +226,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     rn_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rn_server_stop();
+    rn_txn_stop();
     rn_log_manager_stop();
     rn_group_stop();
     rn_flusher_stop();

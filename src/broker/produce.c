@@ -17,6 +17,7 @@
 #include "common/rlog.h"
 #include "proto/record_batch.h"
 #include "txn/producer_state.h"
+#include "txn/txn_coordinator.h"
 #include "proto_gen.h"
 
 typedef struct produce_pending {
@@ -116,15 +117,21 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
         pr->ErrorMessage = rn_arena_str(&req->arena, "batches of idempotent and plain producers mixed");
         return;
     }
-    if (idempotent && pb[0].transactional) {
-        pr->ErrorCode = RN_ERR_INVALID_TXN_STATE;
-        pr->ErrorMessage = rn_arena_str(&req->arena, "transactions are not supported yet");
-        return;
-    }
     int64_t base = 0, last = 0;
     /* Check, append and record under one lock, so that two requests of one
      * producer cannot both pass the sequence check. */
     pthread_mutex_lock(&p->produce_mu);
+    /* Transactional data only into a partition the producer's open
+     * transaction holds (AddPartitionsToTxn came first): a late batch of a
+     * finished transaction cannot slip in after its marker. */
+    if (idempotent && pb[0].transactional &&
+        !rn_txn_partition_open(pb[0].producer_id, pb[0].epoch, (rn_tbytes){t->name, (int32_t)strlen(t->name)},
+                               pd->Index)) {
+        pthread_mutex_unlock(&p->produce_mu);
+        pr->ErrorCode = RN_ERR_INVALID_TXN_STATE;
+        pr->ErrorMessage = rn_arena_str(&req->arena, "the partition is not part of the producer's open transaction");
+        return;
+    }
     if (idempotent) {
         int64_t dup_offset = -1;
         rn_pcheck pc = rn_pstate_check(p->pstate, pb, nbatches, &dup_offset);

@@ -6,13 +6,14 @@
  * use) with epoch 0. With the producer id and epoch of a live idempotent
  * producer (v3+, KIP-360) it bumps the epoch so the producer can reset its
  * sequences after an error; past the largest epoch it gets a new id.
- * Transactional ids need the transaction coordinator, which is not built
- * yet: such a request gets COORDINATOR_NOT_AVAILABLE.
+ * With a transactional id, the transaction coordinator answers (fencing
+ * the id's previous producer: src/txn/txn_coordinator.c).
  */
 #include "broker/broker.h"
 #include "common/rlog.h"
 #include "proto_gen.h"
 #include "txn/producer_state.h"
+#include "txn/txn_coordinator.h"
 
 #define PRODUCER_EPOCH_MAX 32767
 
@@ -28,7 +29,13 @@ void rn_handle_init_producer_id(rn_req *req)
     rs.ProducerId = -1;
     rs.ProducerEpoch = -1;
     if (rq.TransactionalId.len >= 0) {
-        rs.ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        int64_t pid;
+        int16_t epoch;
+        rs.ErrorCode = rn_txn_init_producer((rn_tbytes){rq.TransactionalId.ptr, rq.TransactionalId.len},
+                                            rq.TransactionTimeoutMs, req->hdr.api_version >= 3 ? rq.ProducerId : -1,
+                                            req->hdr.api_version >= 3 ? rq.ProducerEpoch : -1, &pid, &epoch);
+        rs.ProducerId = pid;
+        rs.ProducerEpoch = epoch;
     } else if (rq.ProducerId >= 0 && rq.ProducerEpoch >= 0 && rq.ProducerEpoch < PRODUCER_EPOCH_MAX - 1) {
         rs.ProducerId = rq.ProducerId;
         rs.ProducerEpoch = (int16_t)(rq.ProducerEpoch + 1);

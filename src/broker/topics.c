@@ -282,12 +282,18 @@ static int write_file_atomic(const char *path, const char *text)
     return rc;
 }
 
+static void load_aborted(rn_partition *p, const char *dir);
+
 static int replay_batch(void *arg, const uint8_t *batch, size_t len)
 {
     rn_pstate *ps = arg;
     rn_batch_info bi;
-    if (rn_batch_peek(batch, len, &bi) < 0 || bi.producer_id < 0 || (bi.attributes & RN_ATTR_CONTROL))
+    if (rn_batch_peek(batch, len, &bi) < 0 || bi.producer_id < 0)
         return 0;
+    if (bi.attributes & RN_ATTR_CONTROL) { /* a transaction marker closes the producer's transaction */
+        rn_pstate_end_txn(ps, bi.producer_id, bi.base_offset);
+        return 0;
+    }
     rn_pbatch pb = {
         .producer_id = bi.producer_id,
         .epoch = bi.producer_epoch,
@@ -309,7 +315,9 @@ static int load_producer_state(rn_partition *p, const char *dir)
     int64_t from = rn_pstate_load(p->pstate, dir, end);
     if (from < 0)
         from = 0;
-    return rn_partition_scan(p, from, replay_batch, p->pstate);
+    int rc = rn_partition_scan(p, from, replay_batch, p->pstate);
+    load_aborted(p, dir);
+    return rc;
 }
 
 /* Saves the producer state as of the log end (clean shutdown, housekeeping). */
@@ -405,6 +413,7 @@ static void partition_free(rn_partition *p, int delete_data)
         rn_log_close(p->log);
     }
     rn_pstate_free(p->pstate);
+    free(p->aborted);
     pthread_mutex_destroy(&p->produce_mu);
     pthread_mutex_destroy(&p->hold_mu);
     pthread_cond_destroy(&p->hold_cv);
@@ -734,4 +743,67 @@ int rn_partition_scan(rn_partition *p, int64_t from, int (*fn)(void *arg, const 
     }
     free(buf);
     return rc < 0 ? rc : 0;
+}
+
+/* ---- transactions in a partition ---- */
+
+int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last)
+{
+    if (p->naborted == p->aborted_cap) {
+        int cap = p->aborted_cap ? p->aborted_cap * 2 : 16;
+        struct rn_aborted_txn *a = realloc(p->aborted, (size_t)cap * sizeof *a);
+        if (!a)
+            return -ENOMEM;
+        p->aborted = a;
+        p->aborted_cap = cap;
+    }
+    p->aborted[p->naborted++] = (struct rn_aborted_txn){pid, first, last};
+    /* Appended with the same durability as the marker: the marker's flush
+     * round follows, and this file is synced here since it is tiny and rare. */
+    char path[4300];
+    partition_path(path, sizeof path - 16, p->topic->name, p->index);
+    strcat(path, "/aborted-txns");
+    FILE *f = fopen(path, "ae");
+    if (!f)
+        return -errno;
+    fprintf(f, "%lld %lld %lld\n", (long long)pid, (long long)first, (long long)last);
+    int rc = (fflush(f) == 0 && fdatasync(fileno(f)) == 0) ? 0 : -errno;
+    fclose(f);
+    return rc;
+}
+
+static void load_aborted(rn_partition *p, const char *dir)
+{
+    char path[4300], line[128];
+    snprintf(path, sizeof path, "%s/aborted-txns", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    int64_t start = rn_log_start_offset(p->log), end = rn_log_end_offset(p->log);
+    while (fgets(line, sizeof line, f)) {
+        long long pid, first, last;
+        /* Entries wholly below the log start are gone; past the end, torn away. */
+        if (sscanf(line, "%lld %lld %lld", &pid, &first, &last) == 3 && last >= start && last < end &&
+            p->naborted < 1 << 24) {
+            if (p->naborted == p->aborted_cap) {
+                int cap = p->aborted_cap ? p->aborted_cap * 2 : 16;
+                struct rn_aborted_txn *a = realloc(p->aborted, (size_t)cap * sizeof *a);
+                if (!a)
+                    break;
+                p->aborted = a;
+                p->aborted_cap = cap;
+            }
+            p->aborted[p->naborted++] = (struct rn_aborted_txn){pid, first, last};
+        }
+    }
+    fclose(f);
+}
+
+int64_t rn_partition_lso(rn_partition *p)
+{
+    int64_t hw = rn_partition_high_watermark(p);
+    pthread_mutex_lock(&p->produce_mu);
+    int64_t first = rn_pstate_first_open_txn(p->pstate);
+    pthread_mutex_unlock(&p->produce_mu);
+    return first >= 0 && first < hw ? first : hw;
 }

@@ -69,6 +69,8 @@ typedef struct rn_config {
     int32_t transaction_state_log_min_isr; /* transaction.state.log.min.isr, default 2 */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms, default 3000 */
     int log_flush_acks_all;                  /* log.flush.acks.all (Runnel's own), default true */
+    int32_t transaction_state_log_num_partitions; /* transaction.state.log.num.partitions, default 50 */
+    int32_t transaction_max_timeout_ms;      /* transaction.max.timeout.ms, default 900000 */
     int64_t producer_id_expiration_ms;       /* producer.id.expiration.ms, default 86400000 */
     int64_t log_segment_delete_delay_ms;     /* log.segment.delete.delay.ms, default 60000 */
     int64_t log_roll_ms;                     /* log.roll.ms, default 604800000 (log.roll.hours=168) */

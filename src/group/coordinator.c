@@ -1239,8 +1239,23 @@ static int16_t commit_allowed(group *g, rn_gbytes member_id, rn_gbytes instance_
     return E_NONE;
 }
 
+static int16_t commit(rn_gbytes group_id, rn_gbytes member_id, rn_gbytes instance_id, int32_t generation,
+                      rn_offset_commit *commits, int n, int64_t *ticket, int from_txn);
+
 int16_t rn_group_commit(rn_gbytes group_id, rn_gbytes member_id, rn_gbytes instance_id, int32_t generation,
                         rn_offset_commit *commits, int n, int64_t *ticket)
+{
+    return commit(group_id, member_id, instance_id, generation, commits, n, ticket, 0);
+}
+
+int16_t rn_group_commit_txn(rn_gbytes group_id, rn_offset_commit *commits, int n, int64_t *ticket)
+{
+    rn_gbytes none = {NULL, -1};
+    return commit(group_id, none, none, -1, commits, n, ticket, 1);
+}
+
+static int16_t commit(rn_gbytes group_id, rn_gbytes member_id, rn_gbytes instance_id, int32_t generation,
+                      rn_offset_commit *commits, int n, int64_t *ticket, int from_txn)
 {
     *ticket = 0;
     if (is_null_or_empty(group_id)) {
@@ -1250,7 +1265,11 @@ int16_t rn_group_commit(rn_gbytes group_id, rn_gbytes member_id, rn_gbytes insta
     }
     pthread_mutex_lock(&gmu);
     group *g = find_group(group_id);
-    int16_t err = running ? commit_allowed(g, member_id, instance_id, generation) : E_COORDINATOR_NOT_AVAILABLE;
+    /* A transaction's offsets were checked when they were sent (TxnOffsetCommit);
+     * at commit time the group may have moved on, and they apply anyway. */
+    int16_t err = !running ? E_COORDINATOR_NOT_AVAILABLE
+                  : from_txn ? E_NONE
+                             : commit_allowed(g, member_id, instance_id, generation);
     if (err != E_NONE || n == 0) {
         for (int i = 0; i < n; i++)
             commits[i].error = err;

@@ -149,6 +149,9 @@ typedef struct rn_offset_commit {
 int16_t rn_group_commit(rn_gbytes group_id, rn_gbytes member_id, rn_gbytes instance_id, int32_t generation,
                         rn_offset_commit *commits, int n, int64_t *ticket);
 
+/* The offsets of a committed transaction (KIP-98): no membership check. */
+int16_t rn_group_commit_txn(rn_gbytes group_id, rn_offset_commit *commits, int n, int64_t *ticket);
+
 typedef struct rn_offset_entry {
     char *topic;
     int32_t partition;

@@ -34,6 +34,7 @@ struct rn_listener_io {
 };
 
 static atomic_int open_conns;
+static atomic_ullong conn_seq;
 /* Per network thread: its connections, and those closed this round. */
 static _Thread_local rn_conn *closed_list;
 static _Thread_local rn_conn **live;
@@ -419,6 +420,7 @@ static void on_accept(rn_loop *loop, rn_io *io, uint32_t revents)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->io.fd = fd;
+        c->seq = atomic_fetch_add(&conn_seq, 1) + 1;
         c->io.on_events = on_conn_events;
         c->loop = loop;
         c->ops = l->ops;

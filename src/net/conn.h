@@ -60,6 +60,7 @@ struct rn_conn {
     const rn_conn_limits *limits;
     void *user;                /* the layer above's per-connection state */
     char peer[64];             /* "ip:port", for log lines */
+    uint64_t seq;              /* broker-wide, increasing in accept order */
     int closed;
     /* reading */
     uint8_t *stage;            /* staging buffer for small frames */

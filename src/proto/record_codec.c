@@ -61,6 +61,12 @@ size_t rn_batch_build_bound(const rn_kv *recs, int n)
 
 size_t rn_batch_build(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_kv *recs, int n)
 {
+    return rn_batch_build_ex(out, cap, timestamp_ms, recs, n, 0, -1, -1, -1);
+}
+
+size_t rn_batch_build_ex(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_kv *recs, int n, int16_t attributes,
+                         int64_t producer_id, int16_t producer_epoch, int32_t base_sequence)
+{
     size_t need = rn_batch_build_bound(recs, n);
     if (n <= 0 || need > cap || need > INT32_MAX)
         return 0;
@@ -88,13 +94,13 @@ size_t rn_batch_build(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_k
     put_be(out + 8, (uint64_t)(len - 12), 4);            /* batchLength */
     put_be(out + 12, 0, 4);                              /* partitionLeaderEpoch */
     out[16] = 2;                                         /* magic */
-    put_be(out + 21, 0, 2);                              /* attributes */
+    put_be(out + 21, (uint16_t)attributes, 2);
     put_be(out + 23, (uint64_t)(n - 1), 4);              /* lastOffsetDelta */
     put_be(out + 27, (uint64_t)timestamp_ms, 8);
     put_be(out + 35, (uint64_t)timestamp_ms, 8);
-    put_be(out + 43, (uint64_t)(int64_t)-1, 8);          /* producerId */
-    put_be(out + 51, (uint64_t)(int16_t)-1, 2);          /* producerEpoch */
-    put_be(out + 53, (uint64_t)(int32_t)-1, 4);          /* baseSequence */
+    put_be(out + 43, (uint64_t)producer_id, 8);
+    put_be(out + 51, (uint16_t)producer_epoch, 2);
+    put_be(out + 53, (uint32_t)base_sequence, 4);
     put_be(out + 57, (uint64_t)n, 4);
     put_be(out + 17, rn_crc32c(0, out + 21, len - 21), 4);
     return len;

@@ -26,6 +26,11 @@ size_t rn_batch_build_bound(const rn_kv *recs, int n);
  * holding recs into out. Returns its length, or 0 when cap is too small. */
 size_t rn_batch_build(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_kv *recs, int n);
 
+/* As rn_batch_build, with the producer fields and attributes set (for
+ * transaction markers: RN_ATTR_CONTROL | RN_ATTR_TRANSACTIONAL). */
+size_t rn_batch_build_ex(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_kv *recs, int n, int16_t attributes,
+                         int64_t producer_id, int16_t producer_epoch, int32_t base_sequence);
+
 /* Calls fn for each record of the uncompressed batch at p (whole batch of
  * len bytes, already validated). Returns 0, or -1 when the batch is
  * compressed, a control batch, or its records are malformed (fn may have

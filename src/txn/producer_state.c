@@ -443,3 +443,24 @@ int64_t rn_producer_id_next(void)
     pthread_mutex_unlock(&pid_mu);
     return id;
 }
+
+int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int64_t marker_offset)
+{
+    (void)marker_offset;
+    pentry *e = find(s, producer_id);
+    if (!e)
+        return -1;
+    int64_t first = e->txn_first_offset;
+    e->txn_first_offset = -1;
+    return first;
+}
+
+int64_t rn_pstate_first_open_txn(const rn_pstate *s)
+{
+    int64_t first = -1;
+    for (size_t i = 0; i < s->nbuckets; i++)
+        for (const pentry *e = s->buckets[i]; e; e = e->next)
+            if (e->txn_first_offset >= 0 && (first < 0 || e->txn_first_offset < first))
+                first = e->txn_first_offset;
+    return first;
+}

@@ -54,6 +54,15 @@ rn_pcheck rn_pstate_check(const rn_pstate *s, const rn_pbatch *b, int n, int64_t
  * from the log at start-up. Returns 0, or -1 on allocation failure. */
 int rn_pstate_update(rn_pstate *s, const rn_pbatch *b);
 
+/* A transaction marker for producer_id was written at marker_offset:
+ * closes its open transaction. Returns the transaction's first offset, or
+ * -1 when it had none open in this partition. */
+int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int64_t marker_offset);
+
+/* The first offset of the oldest open transaction (the last stable offset
+ * is there), or -1 when none is open. */
+int64_t rn_pstate_first_open_txn(const rn_pstate *s);
+
 /* Forgets producers whose last write is older than now - expiration_ms
  * (producer.id.expiration.ms) and which have no open transaction. */
 void rn_pstate_expire(rn_pstate *s, int64_t now_ms, int64_t expiration_ms);
