@@ -420,9 +420,16 @@ int rn_producer_ids_open(const char *dir)
     FILE *f = fopen(pid_path, "re");
     long long end = 0;
     if (f) {
-        if (fscanf(f, "%lld", &end) != 1 || end < 0)
-            end = 0;
+        /* A damaged file must stop start-up: guessing could hand out an id
+         * that a live producer already has. */
+        int ok = fscanf(f, "%lld", &end) == 1 && end >= 0;
         fclose(f);
+        if (!ok) {
+            rn_error("%s is damaged: cannot tell which producer ids were handed out", pid_path);
+            return -EINVAL;
+        }
+    } else if (errno != ENOENT) {
+        return -errno;
     }
     /* Everything below the recorded end may have been handed out. */
     pid_next = pid_block_end = end;
