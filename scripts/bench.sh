@@ -52,6 +52,7 @@ BLOG=$WORK/runneld.log
 BPID=
 FAILED=0
 TCK=$(getconf CLK_TCK)
+STOP_WAIT=100   # tenths of a second runneld may take to stop after SIGTERM
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -72,12 +73,12 @@ stop_broker() {
     if broker_alive; then
         kill -TERM "$BPID"
         local i
-        for i in $(seq 1 100); do
+        for i in $(seq 1 "$STOP_WAIT"); do
             broker_alive || break
             sleep 0.1
         done
         if broker_alive; then
-            log "bench: BROKER MISBEHAVIOUR: runneld (pid $BPID) still running 10 s after SIGTERM; sending SIGKILL"
+            log "bench: BROKER MISBEHAVIOUR: runneld (pid $BPID) still running $((STOP_WAIT / 10)) s after SIGTERM; sending SIGKILL"
             kill -KILL "$BPID" 2>/dev/null
             FAILED=1
         fi
@@ -143,7 +144,7 @@ run_case() {
     local err=$WORK/$case.$target.$round.err
     local c0 c1 out rc json bcpu
     c0=$(broker_cpu)
-    out=$(timeout -k 5 "$RUN_TIMEOUT" "$RUNNEL" --brokers "$boot" --output json bench "$@" --records "$RECORDS" \
+    out=$(timeout -k 5 "$RUN_TIMEOUT" "$RUNNEL" --brokers "$boot" --output json bench "$@" \
         --time-limit $((RUN_TIMEOUT - 10)) --quiet 2>"$err")
     rc=$?
     c1=$(broker_cpu)
@@ -179,96 +180,107 @@ pair() { # pair CASE ROUND args...: runneld and mock, order flipping per round
     fi
 }
 
+# ---------------------------------------------------------------- standard set
+# Records per run of each case (RECORDS is the 100 B cases').
+R1K=${RECORDS_1K:-300000}            # 1 KiB x 8 partitions x 2 producers: ~300 MB
+LAT_RATE=${LAT_RATE:-20000}          # steady rate of the latency case (records/s)
+LAT_SECONDS=${LAT_SECONDS:-5}        # its length
+LAT_LINGER_MS=${LAT_LINGER_MS:-0}    # its linger.ms: the latency case measures the broker, not the client's batching
 P="--partitions $PARTITIONS --record-size $RECORD_SIZE"
 for r in $(seq 1 "$ROUNDS"); do
     # shellcheck disable=SC2086
-    pair produce-acks1 "$r" produce --topic bench-acks1-r$r --acks 1 $P
+    pair produce-acks1 "$r" produce --topic bench-acks1-r$r --acks 1 $P --records "$RECORDS"
     # shellcheck disable=SC2086
-    pair produce-acksall "$r" produce --topic bench-acksall-r$r --acks all $P
+    pair produce-acksall "$r" produce --topic bench-acksall-r$r --acks all $P --records "$RECORDS"
     # runneld reads back the RECORDS records of this round's produce-acks1
     # run; the mock fills its own topic first (untimed).
     # shellcheck disable=SC2086
-    pair consume "$r" consume --topic bench-acks1-r$r $P
+    pair consume "$r" consume --topic bench-acks1-r$r $P --records "$RECORDS"
+    pair produce-1k-8p-2prod "$r" produce --topic bench-1k-r$r --acks 1 --partitions 8 --producers 2 \
+        --record-size 1024 --records "$R1K"
+    pair latency-20k-acksall "$r" e2e --topic bench-lat-r$r --acks all --rate "$LAT_RATE" \
+        --linger-ms "$LAT_LINGER_MS" --records $((LAT_RATE * LAT_SECONDS)) --record-size "$RECORD_SIZE"
     if broker_alive; then
-        for t in bench-acks1-r$r bench-acksall-r$r; do
+        for t in bench-acks1-r$r bench-acksall-r$r bench-1k-r$r bench-lat-r$r; do
             timeout -k 5 60 "$RUNNEL" --brokers "$BOOT" topic delete "$t" >/dev/null 2>>"$WORK/delete.err" ||
                 { log "bench: [$r] deleting topic $t FAILED:"; tail -3 "$WORK/delete.err" >&2; FAILED=1; }
         done
     fi
 done
 
+# ---------------------------------------------------------------- scale
+# SCALE_TOPICS topics x SCALE_PARTS partitions (default 50 x 200 = 10,000),
+# one `runnel bench produce` process per topic with SCALE_PRODUCERS producers
+# (default 20: 1,000 producers, each its own rd_kafka_t and connection, each
+# writing 10 of its topic's partitions, so every partition has one producer),
+# while bench/idle_conns.py holds SCALE_IDLE (1,000) idle connections.
+# The load is split over topics because each rd_kafka_t keeps state for every
+# partition of the topics it produces to: 1,000 instances x one 10,000-partition
+# topic would be 10 million partition objects in the client, not the broker.
+SCALE=${SCALE:-1}
+SCALE_TOPICS=${SCALE_TOPICS:-50}
+SCALE_PARTS=${SCALE_PARTS:-200}
+SCALE_PRODUCERS=${SCALE_PRODUCERS:-20}
+SCALE_RECORDS=${SCALE_RECORDS:-100000}   # per process (per topic)
+SCALE_IDLE=${SCALE_IDLE:-1000}
+SCALEF=$WORK/scale.txt
+: >"$SCALEF"
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$BPID/status" 2>/dev/null || echo nan; }
+if [ "$SCALE" = 1 ] && broker_alive; then
+    echo "rss_before_kb $(rss_kb)" >>"$SCALEF"
+    t0=$(date +%s.%N)
+    for j in $(seq 0 $((SCALE_TOPICS - 1))); do
+        timeout -k 5 60 "$RUNNEL" --brokers "$BOOT" topic create "scale-$j" -p "$SCALE_PARTS" >/dev/null 2>>"$WORK/scale.err" ||
+            { log "bench: scale: creating topic scale-$j FAILED"; FAILED=1; }
+    done
+    t1=$(date +%s.%N)
+    echo "create_s $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')" >>"$SCALEF"
+    echo "rss_partitions_kb $(rss_kb)" >>"$SCALEF"
+    IDLE_OUT=$WORK/idle.out
+    python3 "$ROOT/bench/idle_conns.py" 127.0.0.1 "$PORT" "$SCALE_IDLE" >"$IDLE_OUT" 2>>"$WORK/scale.err" &
+    IPID=$!
+    for i in $(seq 1 300); do
+        grep -q '^ready' "$IDLE_OUT" 2>/dev/null && break
+        kill -0 "$IPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q '^ready' "$IDLE_OUT" || { log "bench: scale: idle connections did not open"; FAILED=1; }
+    sleep 0.5
+    echo "rss_idle_kb $(rss_kb)" >>"$SCALEF"
+    log "bench: scale: $SCALE_TOPICS x $SCALE_PARTS partitions, $((SCALE_TOPICS * SCALE_PRODUCERS)) producers, $SCALE_IDLE idle connections"
+    c0=$(broker_cpu)
+    pids=()
+    for j in $(seq 0 $((SCALE_TOPICS - 1))); do
+        timeout -k 5 "$RUN_TIMEOUT" "$RUNNEL" --brokers "$BOOT" --output json bench produce --topic "scale-$j" \
+            --acks 1 --producers "$SCALE_PRODUCERS" --records "$SCALE_RECORDS" --record-size "$RECORD_SIZE" \
+            --time-limit $((RUN_TIMEOUT - 10)) --quiet >"$WORK/scale.$j.json" 2>"$WORK/scale.$j.err" &
+        pids+=($!)
+    done
+    peak=0
+    while :; do
+        running=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && running=1; done
+        v=$(rss_kb)
+        [ "$v" != nan ] && [ "$v" -gt "$peak" ] && peak=$v
+        [ "$running" = 1 ] || break
+        sleep 0.2
+    done
+    for p in "${pids[@]}"; do wait "$p" || { log "bench: scale: a bench process failed"; FAILED=1; }; done
+    c1=$(broker_cpu)
+    echo "rss_peak_kb $peak" >>"$SCALEF"
+    echo "broker_cpu_s $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')" >>"$SCALEF"
+    kill -TERM "$IPID" 2>/dev/null
+    wait "$IPID" 2>/dev/null
+    echo "idle_$(grep '^alive' "$IDLE_OUT" | tr ' ' ' ')" >>"$SCALEF"
+    echo "rss_after_kb $(rss_kb)" >>"$SCALEF"
+    cat "$WORK"/scale.*.json 2>/dev/null | grep '^{' >"$WORK/scale.jsonl"
+    STOP_WAIT=600   # 10,000 partitions take a while to close cleanly
+fi
+
 stop_broker
 
-python3 - "$RESULTS" "$RECORDS" "$RECORD_SIZE" <<'EOF'
-import json, statistics, sys
-path, records, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rows = {}
-for line in open(path):
-    case, target, rnd, rc, bcpu, js = line.rstrip("\n").split("\t", 5)
-    try:
-        d = json.loads(js)
-    except ValueError:
-        d = {"error": "bad json: " + js[:80]}
-    d["rc"] = int(rc)
-    d["runneld_cpu_s"] = float(bcpu) if bcpu != "nan" else None
-    rows.setdefault((case, target), []).append(d)
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-def f(x, fmt):
-    return "-" if x is None else format(x, fmt)
-
-cases = ["produce-acks1", "produce-acksall", "consume"]
-print()
-print(f"Medians over runs ({records} records x {size} B). 'server cpu' is runneld's utime+stime (from /proc) for")
-print("runneld rows and the in-process mock broker thread for mock rows; 'client cpu' excludes the mock thread.")
-hdr = f"{'case':<16} {'target':<8} {'ok/runs':>7} {'rec/s':>10} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'client cpu':>10} {'server cpu':>10}  server cpu per run"
-print(hdr)
-print("-" * len(hdr))
-summary = {}
-for case in cases:
-    for target in ["runneld", "mock"]:
-        runs = rows.get((case, target), [])
-        if not runs:
-            continue
-        good = [d for d in runs if d["rc"] == 0 and not d.get("error")]
-        rps = med([d.get("records_per_s") for d in good])
-        mbps = med([d.get("mb_per_s") for d in good])
-        p50 = med([(d.get("ack_latency_ms") or {}).get("p50") for d in good])
-        p99 = med([(d.get("ack_latency_ms") or {}).get("p99") for d in good])
-        mx = med([(d.get("ack_latency_ms") or {}).get("max") for d in good])
-        ccpu = med([(d.get("cpu_s") or 0) - (d.get("mock_cpu_s") or 0) for d in good])
-        if target == "runneld":
-            scpu_runs = [d["runneld_cpu_s"] for d in runs]
-        else:
-            scpu_runs = [d.get("mock_cpu_s") for d in runs]
-        scpu = med([s for d, s in zip(runs, scpu_runs) if d in good])
-        summary[(case, target)] = dict(rps=rps, p50=p50, p99=p99, scpu=scpu, ccpu=ccpu)
-        per = " ".join(f(s, ".2f") for s in scpu_runs)
-        print(f"{case:<16} {target:<8} {len(good):>3}/{len(runs):<3} {f(rps, ',.0f'):>10} {f(mbps, '.1f'):>8} "
-              f"{f(p50, '.2f'):>8} {f(p99, '.2f'):>8} {f(mx, '.2f'):>8} {f(ccpu, '.2f'):>10} {f(scpu, '.2f'):>10}  {per}")
-print()
-print("runneld / mock ratios (throughput > 1: runneld faster; latency < 1: runneld lower):")
-for case in cases:
-    a, b = summary.get((case, "runneld")), summary.get((case, "mock"))
-    if not a or not b:
-        continue
-    def ratio(k):
-        return "-" if a[k] is None or b[k] in (None, 0) else f"{a[k] / b[k]:.2f}"
-    extra = ""
-    if case != "consume":
-        extra = f"  p50 latency {ratio('p50'):>5}  p99 latency {ratio('p99'):>5}"
-    us = "-" if a["scpu"] is None or not a["rps"] else f"{a['scpu'] / records * 1e6:.2f}"
-    print(f"  {case:<16} throughput {ratio('rps'):>5}{extra}  runneld cpu {us} us/record")
-errs = [(c, t, d) for (c, t), runs in rows.items() for d in runs if d["rc"] != 0 or d.get("error")]
-if errs:
-    print()
-    print("FAILED RUNS:")
-    for c, t, d in errs:
-        print(f"  {c} {t}: exit {d['rc']}: {d.get('error')}")
-EOF
+python3 "$ROOT/bench/report.py" "$RESULTS" "$RECORDS" "$RECORD_SIZE" "$R1K" "$WORK/scale.txt" "$WORK/scale.jsonl" \
+    "$SCALE_TOPICS" "$SCALE_PARTS" "$SCALE_PRODUCERS" "$SCALE_IDLE" "$LAT_RATE"
 
 if [ "$FAILED" = 1 ]; then
     log "bench: some runs failed or the broker misbehaved (see above)"

@@ -3,9 +3,8 @@
  *
  * InitProducerId without a transactional id hands out a fresh producer id
  * (never reused: ids come in blocks recorded in producer-id-block before
- * use) with epoch 0. With the producer id and epoch of a live idempotent
- * producer (v3+, KIP-360) it bumps the epoch so the producer can reset its
- * sequences after an error; past the largest epoch it gets a new id.
+ * use) with epoch 0, also when the request names its current id and epoch
+ * (v3+): a non-transactional producer bumps its epoch itself (KIP-360).
  * With a transactional id, the transaction coordinator answers (fencing
  * the id's previous producer: src/txn/txn_coordinator.c).
  */
@@ -14,8 +13,6 @@
 #include "proto_gen.h"
 #include "txn/producer_state.h"
 #include "txn/txn_coordinator.h"
-
-#define PRODUCER_EPOCH_MAX 32767
 
 void rn_handle_init_producer_id(rn_req *req)
 {
@@ -36,10 +33,9 @@ void rn_handle_init_producer_id(rn_req *req)
                                             req->hdr.api_version >= 3 ? rq.ProducerEpoch : -1, &pid, &epoch);
         rs.ProducerId = pid;
         rs.ProducerEpoch = epoch;
-    } else if (rq.ProducerId >= 0 && rq.ProducerEpoch >= 0 && rq.ProducerEpoch < PRODUCER_EPOCH_MAX - 1) {
-        rs.ProducerId = rq.ProducerId;
-        rs.ProducerEpoch = (int16_t)(rq.ProducerEpoch + 1);
     } else {
+        /* As Kafka: an idempotent producer (no transactional id) always gets
+         * a fresh id; it bumps epochs itself (KIP-360). */
         int64_t id = rn_producer_id_next();
         if (id < 0) {
             rs.ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;

@@ -173,6 +173,31 @@ static int store_file(const char *path, const void *ents, int32_t n, int entry_b
     return rc;
 }
 
+/* 1 when the file at path holds exactly the n entries (as store_file would
+ * write them), 0 when it differs or is missing, a negative errno when it
+ * cannot be read. */
+static int file_matches(const char *path, const void *ents, int32_t n, int entry_bytes,
+                        void (*enc)(uint8_t *out, const void *ents, int32_t i))
+{
+    uint8_t *buf, e[TENTRY_BYTES];
+    int32_t fn;
+    int rc = read_file(path, entry_bytes, &buf, &fn);
+    if (rc == -ENOENT || rc == -EINVAL)
+        return 0;
+    if (rc < 0)
+        return rc;
+    int same = fn == n;
+    for (int32_t i = 0; same && i < n; i++) {
+        enc(e, ents, i);
+        same = memcmp(e, buf + (size_t)i * (size_t)entry_bytes, (size_t)entry_bytes) == 0;
+    }
+    free(buf);
+    return same;
+}
+
+static void enc_oentry(uint8_t *out, const void *ents, int32_t i);
+static void enc_tentry(uint8_t *out, const void *ents, int32_t i);
+
 /* ---- offset index ---- */
 
 void rn_oindex_init(rn_oindex *ix, int32_t index_bytes)
@@ -218,7 +243,7 @@ int rn_oindex_load(rn_oindex *ix, const char *path, int64_t log_size_bytes, int6
     return 0;
 }
 
-int32_t rn_oindex_lookup(const rn_oindex *ix, int64_t rel_offset)
+int32_t rn_oindex_find(const rn_oindex *ix, int64_t rel_offset)
 {
     int32_t lo = 0, hi = ix->n; /* answer: last i in [0, n) with e[i].rel <= rel_offset */
     while (lo < hi) {
@@ -228,7 +253,13 @@ int32_t rn_oindex_lookup(const rn_oindex *ix, int64_t rel_offset)
         else
             hi = mid;
     }
-    return lo == 0 ? 0 : ix->e[lo - 1].pos;
+    return lo - 1;
+}
+
+int32_t rn_oindex_lookup(const rn_oindex *ix, int64_t rel_offset)
+{
+    int32_t i = rn_oindex_find(ix, rel_offset);
+    return i < 0 ? 0 : ix->e[i].pos;
 }
 
 int rn_oindex_reserve(rn_oindex *ix, int32_t k)
@@ -249,6 +280,11 @@ static void enc_oentry(uint8_t *out, const void *ents, int32_t i)
 int rn_oindex_store(const rn_oindex *ix, const char *path, int sync)
 {
     return store_file(path, ix->e, ix->n, OENTRY_BYTES, enc_oentry, sync);
+}
+
+int rn_oindex_file_matches(const rn_oindex *ix, const char *path)
+{
+    return file_matches(path, ix->e, ix->n, OENTRY_BYTES, enc_oentry);
 }
 
 void rn_oindex_commit(rn_oindex *ix, const rn_oindex_entry *ents, int32_t k)
@@ -342,6 +378,11 @@ static void enc_tentry(uint8_t *out, const void *ents, int32_t i)
 int rn_tindex_store(const rn_tindex *ix, const char *path, int sync)
 {
     return store_file(path, ix->e, ix->n, TENTRY_BYTES, enc_tentry, sync);
+}
+
+int rn_tindex_file_matches(const rn_tindex *ix, const char *path)
+{
+    return file_matches(path, ix->e, ix->n, TENTRY_BYTES, enc_tentry);
 }
 
 void rn_tindex_commit(rn_tindex *ix, const rn_tindex_entry *ents, int32_t k)

@@ -297,13 +297,6 @@ static int offset_checkpoint_write(const char *dir, const char *name, int64_t of
     return rn_log_file_write_atomic(dir, name, buf, (size_t)n);
 }
 
-/* The recovery point in the file; 0 (recover everything) when missing or unreadable. */
-static int64_t checkpoint_read(const char *dir)
-{
-    int64_t v = offset_checkpoint_read(dir, CHECKPOINT_NAME);
-    return v < 0 ? 0 : v;
-}
-
 static int checkpoint_write(const char *dir, int64_t offset)
 {
     return offset_checkpoint_write(dir, CHECKPOINT_NAME, offset);
@@ -317,51 +310,91 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Base offsets of the "<20 digits>.log" files in dir, sorted. */
-static int list_segments(const char *dir, int64_t **bases_out, int32_t *n_out)
+static int push_i64(int64_t **arr, int32_t *n, int32_t *cap, int64_t v)
 {
+    if (*n == *cap) {
+        int32_t c = *cap ? *cap * 2 : 16;
+        int64_t *p = realloc(*arr, (size_t)c * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        *arr = p;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = v;
+    return 0;
+}
+
+/* What one pass over the folder found. */
+typedef struct dir_listing {
+    int64_t *bases;  /* of the "<20 digits>.log" files, sorted */
+    int32_t n;
+    int sweep;       /* something for sweep_dir: *.deleted, *.cleaned, *.swap, a
+                      * checkpoint's .tmp, or index files without a .log */
+    int has_start;   /* log-start-offset exists */
+    int has_rp;      /* recovery-point exists */
+} dir_listing;
+
+static int is_20_digits(const char *s)
+{
+    return strspn(s, "0123456789") == 20;
+}
+
+/* Lists dir once (opening a log reads the folder once when there is
+ * nothing to clean up, as after any clean shutdown). */
+static int list_dir(const char *dir, dir_listing *out)
+{
+    memset(out, 0, sizeof(*out));
     DIR *d = opendir(dir);
     if (!d)
         return -errno;
-    int64_t *bases = NULL;
-    int32_t n = 0, cap = 0;
+    int64_t *bases = NULL, *ibases = NULL;
+    int32_t n = 0, cap = 0, ni = 0, icap = 0;
     struct dirent *de;
     int rc = 0;
-    while ((de = readdir(d)) != NULL) {
+    while (rc == 0 && (de = readdir(d)) != NULL) {
         const char *s = de->d_name;
-        if (strlen(s) != 24 || strcmp(s + 20, ".log") != 0 || strspn(s, "0123456789") != 20)
-            continue;
-        if (n == cap) {
-            int32_t c = cap ? cap * 2 : 16;
-            int64_t *p = realloc(bases, (size_t)c * sizeof(*p));
-            if (!p) {
-                rc = -ENOMEM;
-                break;
+        size_t l = strlen(s);
+        if (strcmp(s, CHECKPOINT_NAME) == 0) {
+            out->has_rp = 1;
+        } else if (strcmp(s, START_CHECKPOINT_NAME) == 0) {
+            out->has_start = 1;
+        } else if ((l > 8 && strcmp(s + l - 8, ".deleted") == 0) || (l > 8 && strcmp(s + l - 8, ".cleaned") == 0) ||
+                   (l > 5 && strcmp(s + l - 5, ".swap") == 0) || strcmp(s, CHECKPOINT_TMP_NAME) == 0 ||
+                   strcmp(s, START_CHECKPOINT_NAME ".tmp") == 0 || strcmp(s, RN_CLEANER_CHECKPOINT_NAME ".tmp") == 0) {
+            out->sweep = 1;
+        } else if (l >= 24 && is_20_digits(s)) {
+            int is_log = strcmp(s + 20, ".log") == 0;
+            if (!is_log && strcmp(s + 20, ".index") != 0 && strcmp(s + 20, ".timeindex") != 0)
+                continue;
+            errno = 0;
+            long long v = strtoll(s, NULL, 10);
+            if (errno != 0) { /* 20 digits may overflow int64 */
+                out->sweep |= !is_log; /* as sweep_dir would see it: no .log */
+                continue;
             }
-            bases = p;
-            cap = c;
+            rc = is_log ? push_i64(&bases, &n, &cap, v) : push_i64(&ibases, &ni, &icap, v);
         }
-        errno = 0;
-        long long v = strtoll(s, NULL, 10);
-        if (errno != 0) /* 20 digits may overflow int64 */
-            continue;
-        bases[n++] = v;
     }
     closedir(d);
     if (rc < 0) {
         free(bases);
+        free(ibases);
         return rc;
     }
     if (n > 0)
         qsort(bases, (size_t)n, sizeof(*bases), cmp_i64);
-    *bases_out = bases;
-    *n_out = n;
+    for (int32_t i = 0; i < ni && !out->sweep; i++)
+        out->sweep = !bsearch(&ibases[i], bases, (size_t)n, sizeof(*bases), cmp_i64);
+    free(ibases);
+    out->bases = bases;
+    out->n = n;
     return 0;
 }
 
 /* Opens segment i of bases[], loading or recovering it. *truncated set
- * when recovery cut the segment short (later segments must go). */
-static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int recover, int *truncated)
+ * when recovery cut the segment short (later segments must go). rp: the
+ * checkpointed recovery point (unclean open; INT64_MAX when clean). */
+static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int recover, int64_t rp, int *truncated)
 {
     rn_segment *seg;
     int rc = rn_segment_open(log->dir, bases[i], &log->cfg, &seg);
@@ -390,8 +423,21 @@ static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int
             return rc;
         }
         log->index_rebuilds++;
-        log->dir_dirty = 1; /* the index files may be new */
         *truncated = cut > 0;
+        /* Nothing is written or synced here (see "Recovery" above): data
+         * past the recovery point waits for the next sync, and so do the
+         * index files of a sealed segment whose files differ from the
+         * rebuilt indexes. The segment that ends up active (the last one,
+         * or one cut short: the later ones go) has its files written at
+         * close, if they differ then. */
+        int sealed = i + 1 < n && cut == 0;
+        int pending = sealed && (seg->stored_on < 0 || seg->stored_tn < 0);
+        if (pending || cut > 0 || seg->next_offset > rp) {
+            if ((rc = grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1)) < 0)
+                return rc;
+            mark_dirty(log, seg);
+            seg->index_pending = pending;
+        }
     }
     return 0;
 }
@@ -411,23 +457,21 @@ static void remove_later(rn_log *log, const int64_t *bases, int32_t from, int32_
     log->dir_dirty = 1;
 }
 
-static int load_segments(rn_log *log, int clean_shutdown)
+/* rp: the checkpointed recovery point (used when !clean_shutdown). */
+static int load_segments(rn_log *log, const int64_t *bases, int32_t n, int clean_shutdown, int64_t rp)
 {
-    int64_t *bases = NULL;
-    int32_t n = 0;
-    int rc = list_segments(log->dir, &bases, &n);
-    if (rc < 0)
-        return rc;
+    int rc;
     if ((rc = grow_ptrs(&log->segs, &log->segs_cap, n + 1)) < 0)
-        goto out;
-    int64_t rp = clean_shutdown ? INT64_MAX : checkpoint_read(log->dir);
+        return rc;
+    if (clean_shutdown)
+        rp = INT64_MAX;
     for (int32_t i = 0; i < n; i++) {
         /* Unclean: trust only segments the recovery point has passed
          * (see "Index files" above); recover the rest. */
         int recover = !clean_shutdown && (i + 1 == n || bases[i + 1] >= rp);
         int truncated = 0;
-        if ((rc = open_one(log, bases, n, i, recover, &truncated)) < 0)
-            goto out;
+        if ((rc = open_one(log, bases, n, i, recover, rp, &truncated)) < 0)
+            return rc;
         if (truncated && i + 1 < n) {
             remove_later(log, bases, i + 1, n);
             break;
@@ -436,13 +480,22 @@ static int load_segments(rn_log *log, int clean_shutdown)
     if (log->nsegs == 0) {
         rn_segment *seg;
         if ((rc = rn_segment_create(log->dir, 0, &log->cfg, &seg)) < 0)
-            goto out;
+            return rc;
         log->segs[log->nsegs++] = seg;
         log->dir_dirty = 1;
     }
-out:
-    free(bases);
-    return rc;
+    return 0;
+}
+
+/* Empties the dirty list (only at open, for segments that are going). */
+static void forget_dirty(rn_log *log)
+{
+    for (int32_t i = 0; i < log->ndirty; i++) {
+        log->dirty[i]->dirty = 0;
+        log->dirty[i]->index_pending = 0;
+        rn_segment_drop(log->dirty[i]);
+    }
+    log->ndirty = 0;
 }
 
 /* Replaces every segment by one empty segment at offset: the start offset
@@ -457,6 +510,7 @@ static int restart_at(rn_log *log, int64_t offset)
     int rc = rn_segment_create(log->dir, offset, &log->cfg, &seg);
     if (rc < 0)
         return rc;
+    forget_dirty(log); /* no sync may write index files of the segments going */
     for (int32_t i = 0; i < log->nsegs; i++) {
         rn_segment_unlink(log->segs[i]);
         rn_segment_drop(log->segs[i]);
@@ -468,11 +522,19 @@ static int restart_at(rn_log *log, int64_t offset)
 }
 
 /* Completes interrupted swaps (cleaner.c), then removes what a crash can
- * leave behind: *.deleted (retired segments), *.cleaned (a compaction in
- * progress), any other *.swap (index files whose .log was not yet renamed),
- * and index files without a .log. Only at open. */
+ * leave behind: the checkpoints' .tmp files, *.deleted (retired segments),
+ * *.cleaned (a compaction in progress), any other *.swap (index files whose
+ * .log was not yet renamed), and index files without a .log. Only at open,
+ * and only when list_dir saw any of these. */
 static int sweep_dir(const char *dir)
 {
+    static const char *const tmps[] = {CHECKPOINT_TMP_NAME, START_CHECKPOINT_NAME ".tmp",
+                                       RN_CLEANER_CHECKPOINT_NAME ".tmp"};
+    char p[4096];
+    for (size_t i = 0; i < sizeof(tmps) / sizeof(tmps[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, tmps[i]);
+        unlink(p);
+    }
     int rc = rn_cleaner_recover_swaps(dir);
     if (rc < 0)
         return rc;
@@ -480,13 +542,12 @@ static int sweep_dir(const char *dir)
     if (!d)
         return -errno;
     struct dirent *de;
-    char p[4096];
     while ((de = readdir(d)) != NULL) {
         const char *s = de->d_name;
         size_t l = strlen(s);
         int stray = (l > 8 && strcmp(s + l - 8, ".deleted") == 0) || (l > 8 && strcmp(s + l - 8, ".cleaned") == 0) ||
                     (l > 5 && strcmp(s + l - 5, ".swap") == 0);
-        if (!stray && strspn(s, "0123456789") == 20 && (strcmp(s + 20, ".index") == 0 || strcmp(s + 20, ".timeindex") == 0)) {
+        if (!stray && is_20_digits(s) && (strcmp(s + 20, ".index") == 0 || strcmp(s + 20, ".timeindex") == 0)) {
             snprintf(p, sizeof(p), "%s/%.20s.log", dir, s);
             stray = access(p, F_OK) < 0 && errno == ENOENT;
         }
@@ -505,6 +566,7 @@ static int sweep_dir(const char *dir)
 int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out)
 {
     int rc;
+    dir_listing ls = {0};
     if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 || cfg->segment_index_bytes <= 0 ||
         cfg->segment_ms < 0)
         return -EINVAL;
@@ -526,25 +588,24 @@ int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, r
     pthread_mutex_init(&log->append_mu, NULL);
     pthread_mutex_init(&log->mu, NULL);
     log->max_ts = log->max_ts_offset = -1;
-    log->ckpt_offset = -1;
-    {
-        static const char *const tmps[] = {CHECKPOINT_TMP_NAME, START_CHECKPOINT_NAME ".tmp",
-                                           RN_CLEANER_CHECKPOINT_NAME ".tmp"};
-        for (size_t i = 0; i < sizeof(tmps) / sizeof(tmps[0]); i++) {
-            char tmp[4096];
-            snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmps[i]);
-            unlink(tmp);
-        }
-    }
 
-    if ((rc = sweep_dir(dir)) < 0)
+    if ((rc = list_dir(dir, &ls)) < 0)
         goto fail;
-    if ((rc = load_segments(log, clean_shutdown)) < 0)
+    if (ls.sweep) {
+        free(ls.bases);
+        if ((rc = sweep_dir(dir)) < 0 || (rc = list_dir(dir, &ls)) < 0)
+            goto fail;
+    }
+    /* The checkpoint as it is in the file (-1: none): a close that finds
+     * the recovery point equal to it does not write it again. */
+    log->ckpt_offset = ls.has_rp ? offset_checkpoint_read(dir, CHECKPOINT_NAME) : -1;
+    int64_t rp_ckpt = log->ckpt_offset < 0 ? 0 : log->ckpt_offset; /* none: recover everything */
+    if ((rc = load_segments(log, ls.bases, ls.n, clean_shutdown, rp_ckpt)) < 0)
         goto fail;
-    log->start_ckpt = offset_checkpoint_read(dir, START_CHECKPOINT_NAME);
+    log->start_ckpt = ls.has_start ? offset_checkpoint_read(dir, START_CHECKPOINT_NAME) : -1;
     if (log->start_ckpt > active(log)->next_offset && (rc = restart_at(log, log->start_ckpt)) < 0)
         goto fail;
-    if ((rc = grow_ptrs(&log->dirty, &log->dirty_cap, 4)) < 0)
+    if ((rc = grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 4)) < 0)
         goto fail;
     for (int32_t i = 0; i < log->nsegs; i++) {
         rn_segment *seg = log->segs[i];
@@ -558,15 +619,20 @@ int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, r
     if (log->start_ckpt > log->start_offset)
         log->start_offset = log->start_ckpt;
     log->next_offset = active(log)->next_offset;
-    /* Segments past the old recovery point were recovered and synced. */
-    log->recovery_point = log->next_offset;
+    /* Clean: everything was synced at close. Unclean: what lies past the
+     * checkpoint was checked but not synced; the segments holding it are
+     * on the dirty list, and the next sync moves the recovery point. */
+    log->recovery_point = clean_shutdown || rp_ckpt > log->next_offset ? log->next_offset : rp_ckpt;
     if (log->dir_dirty)
         mark_dirty(log, active(log));
     rn_debug("log: opened %s: %d segments, offsets [%" PRId64 ", %" PRId64 ")", dir, log->nsegs,
              log->start_offset, log->next_offset);
+    free(ls.bases);
     *out = log;
     return 0;
 fail:
+    free(ls.bases);
+    forget_dirty(log);
     for (int32_t i = 0; i < log->nsegs; i++)
         rn_segment_drop(log->segs[i]);
     free(log->segs);
@@ -1361,8 +1427,8 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
                 irc = r;
         }
     }
-    if (rc == 0 && (dir || stored))
-        rc = rn_log_fsync_dir(log->dir); /* new segment files, new index files */
+    if (rc == 0 && dir)
+        rc = rn_log_fsync_dir(log->dir); /* new segment files: before the checkpoint passes them */
 
     pthread_mutex_lock(&log->mu);
     for (int32_t i = 0; i < n; i++)
@@ -1395,13 +1461,20 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
         rn_segment_drop(items[i].seg);
     free(items);
 
+    int dir_synced = 0;
     if (rc == 0 && irc == 0 && rp != log->ckpt_offset &&
         (force_checkpoint || log->ckpt_offset < 0 || rn_mono_ms() - log->ckpt_mono_ms >= CHECKPOINT_INTERVAL_MS)) {
         if (checkpoint_write(log->dir, rp) == 0) {
             log->ckpt_offset = rp;
             log->ckpt_mono_ms = rn_mono_ms();
+            dir_synced = 1;
         }
     }
+    /* New index files' names: the checkpoint's fsync of the folder covered
+     * them. (Only their contents matter before it: a missing index file is
+     * rebuilt at open, and each was fdatasync'ed before the checkpoint.) */
+    if (rc == 0 && stored && !dir && !dir_synced && rn_log_fsync_dir(log->dir) < 0)
+        rn_warn("log: %s: cannot fsync the folder", log->dir);
     pthread_mutex_unlock(&log->sync_mu);
     return rc < 0 ? rc : end;
 }
@@ -1444,13 +1517,17 @@ void rn_log_close(rn_log *log)
     pthread_mutex_lock(&log->mu);
     rn_segment *seg = active(log);
     /* The last sync writes the active segment's index files too (sealed:
-     * no appender may run any more). Left unwritten, they are rebuilt. */
+     * no appender may run any more), unless they already hold exactly its
+     * indexes (say, nothing was appended since they were loaded). Left
+     * unwritten, they are rebuilt. */
     if (!log->failed && grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1) == 0 &&
-        rn_segment_seal_time_index(seg) == 0) {
+        rn_segment_seal_time_index(seg) == 0 &&
+        (seg->stored_on != seg->oidx.n || seg->stored_tn != seg->tidx.n)) {
         mark_dirty(log, seg);
         seg->index_pending = 1;
     }
     pthread_mutex_unlock(&log->mu);
+    /* With nothing dirty and the checkpoint current, this does no I/O. */
     int64_t rc = log_sync(log, 1);
     if (rc < 0)
         rn_error("log: %s: closing without a final sync: %s", log->dir, strerror((int)-rc));

@@ -125,10 +125,20 @@ int rn_tindex_load(rn_tindex *ix, const char *path, int64_t rel_offset_end);
  * makes sure nobody changes them meanwhile. */
 int rn_oindex_store(const rn_oindex *ix, const char *path, int sync);
 int rn_tindex_store(const rn_tindex *ix, const char *path, int sync);
+/* 1 when the file at path holds exactly these entries (what
+ * rn_*index_store would write), 0 when it differs or is missing, or a
+ * negative errno. Reads the file; writes nothing. */
+int rn_oindex_file_matches(const rn_oindex *ix, const char *path);
+int rn_tindex_file_matches(const rn_tindex *ix, const char *path);
 
 /* Position of a batch at or before the batch holding rel_offset (0 when no
  * entry is small enough). */
 int32_t rn_oindex_lookup(const rn_oindex *ix, int64_t rel_offset);
+/* The same lookup, giving the entry: its index (e[i].pos is the position),
+ * or -1 when none is small enough (position 0). A caller reading the
+ * batch header at e[i].pos checks that it is a batch ending at base +
+ * e[i].rel_offset before trusting the entry (see rn_log_read). */
+int32_t rn_oindex_find(const rn_oindex *ix, int64_t rel_offset);
 /* The largest entry whose timestamp < ts, or NULL. */
 const rn_tindex_entry *rn_tindex_lookup(const rn_tindex *ix, int64_t ts);
 
@@ -160,6 +170,12 @@ typedef struct rn_segment {
     int storing;               /* a sync is writing its index files now (set and cleared
                                 * under mu): deletion and compaction leave it alone, since
                                 * the sync writes to <path>.index whatever the array holds */
+    int32_t stored_on;         /* entries in <path>.index and <path>.timeindex when they are */
+    int32_t stored_tn;         /* known to hold oidx/tidx's first stored_on/stored_tn entries
+                                * exactly (loaded, written, or found equal after a rebuild);
+                                * -1 when missing, stale or unknown. Entries are only
+                                * appended, so equal counts mean equal files: rn_log_close
+                                * skips writing them then. Guarded as oidx/tidx. */
     int64_t first_ts;          /* maxTimestamp of the first batch (segment.ms), -1 none;
                                 * for the active segment guarded by append_mu and mu */
     int first_ts_known;        /* first_ts is loaded (0 after opening a non-empty file) */
@@ -219,8 +235,10 @@ static inline void rn_segment_drop(rn_segment *seg)
 
 /* Loads both index files and checks that they cover the log: reads the
  * batch headers from the last offset index entry's batch to the end of
- * the file (whole batches, ending at or below next_offset_bound, no
- * timestamp above the time index's last entry). Sets next_offset,
+ * the file (whole batches, the first ending at that entry's offset, each
+ * starting past the previous one's last offset, ending at or below
+ * next_offset_bound, no timestamp above the time index's last entry).
+ * The other entries are checked when a read uses them (rn_log_read). Sets next_offset,
  * max_ts/max_ts_offset and bytes_since_index. next_offset_bound is the
  * next segment's base (or INT64_MAX for the last). 0, -ENOENT when an
  * index file is missing, -EINVAL when an index is inconsistent with the
@@ -230,8 +248,12 @@ int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound);
 
 /* Validates every batch (length, magic, CRC32C, offset continuity),
  * truncates the file at the first bad byte (ftruncate + fdatasync), and
- * rebuilds both indexes, sealed, in memory and in their files; syncs the
- * .log and the index files. *truncated_bytes_out = bytes cut off. */
+ * rebuilds both indexes, sealed, in memory only. Then compares them with
+ * the index files: stored_on/stored_tn say whether those already hold
+ * exactly that (nothing to write) or not (-1: the caller has them written,
+ * by a sync). Neither writes the index files nor syncs the .log (the log
+ * keeps its recovery point below data it has not synced: see log.c).
+ * *truncated_bytes_out = bytes cut off. */
 int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *truncated_bytes_out);
 
 /* Reads the header of the batch at pos, which must lie whole below limit.

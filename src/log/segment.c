@@ -149,6 +149,7 @@ static int segment_new(const char *dir, int64_t base_offset, const rn_log_config
     seg->first_ts_known = create; /* an existing file's is read at the first append */
     seg->created_ms = rn_now_ms();
     seg->ref.fd = -1;
+    seg->stored_on = seg->stored_tn = -1;
     rn_oindex_init(&seg->oidx, cfg->segment_index_bytes);
     rn_tindex_init(&seg->tidx, cfg->segment_index_bytes);
 
@@ -226,6 +227,11 @@ int rn_segment_store_indexes_as(rn_segment *seg, const char *suffix, int sync)
     if (rc < 0) {
         rn_warn("log: %s: cannot write indexes: %s", seg->path, strerror(-rc));
         unlink_indexes_as(seg, suffix); /* missing is rebuilt at open; half-written might not be */
+        seg->stored_on = seg->stored_tn = -1;
+    } else {
+        /* (.cleaned files become this segment's own when swapped in) */
+        seg->stored_on = seg->oidx.n;
+        seg->stored_tn = seg->tidx.n;
     }
     return rc;
 }
@@ -338,11 +344,21 @@ int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out
  * So every batch before that entry's is covered by the time index, and
  * any batch appended after the files were written lies in the tail. A
  * tail timestamp above the time index's last entry means the files were
- * written before the segment's end: rebuild. */
+ * written before the segment's end: rebuild.
+ *
+ * The tail must also be what appends leave (invariant 2): the batch at the
+ * entry's position ends at the entry's offset, and each next batch starts
+ * past the previous one's last offset (say, a copy of the last batch
+ * appended again would serve its offsets twice). Otherwise -EINVAL: the
+ * caller rebuilds with rn_segment_recover, which cuts the file off at the
+ * first such batch (and logs it). The other entries are checked when
+ * used: see seek_batch in log.c. */
 static int scan_tail(rn_segment *seg)
 {
-    int64_t pos = seg->oidx.n > 0 ? seg->oidx.e[seg->oidx.n - 1].pos : 0;
+    const rn_oindex_entry *last_entry = seg->oidx.n > 0 ? &seg->oidx.e[seg->oidx.n - 1] : NULL;
+    int64_t pos = last_entry ? last_entry->pos : 0;
     int64_t tindex_last_ts = seg->tidx.n > 0 ? seg->tidx.e[seg->tidx.n - 1].timestamp : -1;
+    int64_t prev_last = -1; /* last offset of the previous batch, -1 before the first */
     seg->next_offset = seg->base_offset;
     for (;;) {
         rn_seg_batch b;
@@ -354,7 +370,15 @@ static int scan_tail(rn_segment *seg)
         if (b.magic != 2 || b.last_offset_delta < 0 || b.base_offset < seg->base_offset ||
             rn_seg_batch_last(&b) - seg->base_offset > INT32_MAX || b.max_timestamp > tindex_last_ts)
             return -EINVAL;
-        seg->next_offset = rn_seg_batch_last(&b) + 1;
+        if (prev_last < 0 ? last_entry && rn_seg_batch_last(&b) != seg->base_offset + last_entry->rel_offset
+                          : b.base_offset <= prev_last) {
+            rn_warn("log: %s.log: batch at position %lld (offsets %lld..%lld) %s, checking the segment",
+                    seg->path, (long long)pos, (long long)b.base_offset, (long long)rn_seg_batch_last(&b),
+                    prev_last < 0 ? "does not match the last index entry" : "does not follow the previous batch");
+            return -EINVAL;
+        }
+        prev_last = rn_seg_batch_last(&b);
+        seg->next_offset = prev_last + 1;
         pos += rn_seg_batch_size(&b);
     }
     seg->bytes_since_index = seg->oidx.n > 0 ? seg->size - seg->oidx.e[seg->oidx.n - 1].pos : seg->size;
@@ -390,6 +414,8 @@ int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound)
     }
     if (next_offset_bound != INT64_MAX)
         seg->next_offset = next_offset_bound;
+    seg->stored_on = seg->oidx.n; /* memory holds what the files hold */
+    seg->stored_tn = seg->tidx.n;
     return 0;
 }
 
@@ -501,10 +527,20 @@ int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *t
             goto out;
     }
     /* The time index's last entry must carry the segment's max timestamp
-     * (rn_segment_load_indexes reads it from there), as after a roll. Then
-     * the files, synced: segments recovered at open count as flushed. */
-    if ((rc = rn_segment_seal_time_index(seg)) == 0 && (rc = rn_segment_store_indexes(seg, 1)) == 0)
-        rc = rn_segment_sync(seg);
+     * (rn_segment_load_indexes reads it from there), as after a roll. The
+     * files are left alone: when they already hold exactly this (the usual
+     * case after a crash that followed a clean close) nothing is written;
+     * otherwise the caller has a sync write them. */
+    seg->stored_on = seg->stored_tn = -1;
+    if ((rc = rn_segment_seal_time_index(seg)) == 0) {
+        char p[4096];
+        int tm = rn_tindex_file_matches(&seg->tidx, path_with(seg, ".timeindex", p, sizeof(p)));
+        int om = tm == 1 ? rn_oindex_file_matches(&seg->oidx, path_with(seg, ".index", p, sizeof(p))) : 0;
+        if (tm == 1 && om == 1) {
+            seg->stored_on = seg->oidx.n;
+            seg->stored_tn = seg->tidx.n;
+        }
+    }
 out:
     free(chunk);
     return rc;

@@ -115,77 +115,93 @@ static void pop_head(rn_conn *c, int sent)
     r->release(r, sent);
 }
 
-/* Sends ready responses from the head until the socket would block.
- * Returns 0, or -1 when the connection failed (and was closed). */
-static int send_ready(rn_conn *c)
+/* Accounts n bytes written from the head on: advances pieces and releases
+ * the responses that are now fully sent (and silent ones met on the way). */
+static void consume_written(rn_conn *c, size_t n)
 {
     while (c->head && c->head->ready) {
         rn_resp *r = c->head;
-        if (r->silent) {
+        if (r->silent || r->piece >= r->w.npieces) {
             pop_head(c, 1);
             continue;
         }
-        rn_writer *w = &r->w;
-        while (r->piece < w->npieces) {
-            rn_piece *p = &w->pieces[r->piece];
-            if (p->kind == RN_PIECE_FILE) {
-                off_t pos = (off_t)(p->pos + r->piece_done);
-                size_t want = (size_t)(p->len - r->piece_done);
-                ssize_t n = sendfile(c->io.fd, p->file->fd, &pos, want);
-                if (n < 0) {
-                    if (errno == EAGAIN)
-                        return 0;
-                    rn_conn_close(c, "sendfile failed");
-                    return -1;
-                }
-                if (n == 0) { /* the file is shorter than promised: never send a short frame */
-                    rn_conn_close(c, "log file shorter than expected");
-                    return -1;
-                }
-                r->piece_done += n;
-                if (r->piece_done == p->len) {
-                    r->piece++;
-                    r->piece_done = 0;
-                }
-                continue;
-            }
-            /* Gather consecutive memory pieces into one writev. */
-            struct iovec iov[IOV_MAX_PIECES];
-            int niov = 0;
-            for (int i = r->piece; i < w->npieces && niov < IOV_MAX_PIECES; i++) {
-                rn_piece *q = &w->pieces[i];
-                if (q->kind != RN_PIECE_MEM)
-                    break;
-                int64_t skip = (i == r->piece) ? r->piece_done : 0;
-                iov[niov].iov_base = w->buf + q->pos + skip;
-                iov[niov].iov_len = (size_t)(q->len - skip);
-                niov++;
-            }
-            ssize_t n = writev(c->io.fd, iov, niov);
+        rn_piece *q = &r->w.pieces[r->piece];
+        size_t left = (size_t)(q->len - r->piece_done);
+        if (n < left) {
+            r->piece_done += (int64_t)n;
+            return;
+        }
+        n -= left; /* an empty piece is passed over even when n is 0 */
+        r->piece++;
+        r->piece_done = 0;
+    }
+}
+
+/* Sends ready responses from the head until the socket would block.
+ * Memory pieces of consecutive ready responses go out together in one
+ * writev (a burst of small answers costs one syscall, not one each); file
+ * pieces go with sendfile. Returns 0, or -1 when the connection failed (and
+ * was closed). */
+static int send_ready(rn_conn *c)
+{
+    for (;;) {
+        consume_written(c, 0); /* drop silent and finished heads */
+        rn_resp *r = c->head;
+        if (!r || !r->ready)
+            return 0;
+        rn_piece *p = &r->w.pieces[r->piece];
+        if (p->kind == RN_PIECE_FILE) {
+            off_t pos = (off_t)(p->pos + r->piece_done);
+            size_t want = (size_t)(p->len - r->piece_done);
+            ssize_t n = sendfile(c->io.fd, p->file->fd, &pos, want);
             if (n < 0) {
                 if (errno == EAGAIN)
                     return 0;
-                rn_conn_close(c, "write failed");
+                rn_conn_close(c, "sendfile failed");
                 return -1;
             }
-            while (n > 0) {
-                rn_piece *q = &w->pieces[r->piece];
-                int64_t left = q->len - r->piece_done;
-                if (n >= left) {
-                    n -= left;
-                    r->piece++;
-                    r->piece_done = 0;
-                } else {
-                    r->piece_done += n;
-                    n = 0;
-                }
+            if (n == 0) { /* the file is shorter than promised: never send a short frame */
+                rn_conn_close(c, "log file shorter than expected");
+                return -1;
             }
-            if (r->piece < w->npieces && w->pieces[r->piece].kind == RN_PIECE_MEM)
-                return 0; /* short write: the socket is full */
+            consume_written(c, (size_t)n);
+            if ((size_t)n < want)
+                return 0; /* the socket is full */
+            continue;
         }
-        pop_head(c, 1);
+        /* Gather memory pieces from here on, across ready responses, up to
+         * the first file piece, the first response not ready, or a full iov. */
+        struct iovec iov[IOV_MAX_PIECES];
+        int niov = 0;
+        size_t want = 0;
+        for (rn_resp *q = r; q && q->ready && niov < IOV_MAX_PIECES; q = q->next) {
+            if (q->silent)
+                continue;
+            int i = q == r ? q->piece : 0;
+            for (; i < q->w.npieces && niov < IOV_MAX_PIECES; i++) {
+                rn_piece *m = &q->w.pieces[i];
+                if (m->kind != RN_PIECE_MEM)
+                    break;
+                int64_t skip = (q == r && i == r->piece) ? r->piece_done : 0;
+                iov[niov].iov_base = q->w.buf + m->pos + skip;
+                iov[niov].iov_len = (size_t)(m->len - skip);
+                want += iov[niov].iov_len;
+                niov++;
+            }
+            if (i < q->w.npieces)
+                break; /* stopped at a file piece or a full iov */
+        }
+        ssize_t n = writev(c->io.fd, iov, niov);
+        if (n < 0) {
+            if (errno == EAGAIN)
+                return 0;
+            rn_conn_close(c, "write failed");
+            return -1;
+        }
+        consume_written(c, (size_t)n);
+        if ((size_t)n < want)
+            return 0; /* short write: the socket is full */
     }
-    return 0;
 }
 
 void rn_conn_push_resp(rn_conn *c, rn_resp *resp)
@@ -207,7 +223,9 @@ void rn_conn_resp_ready(rn_conn *c, rn_resp *resp)
     resp->ready = 1;
     rn_writer_seal(&resp->w);
     c->queued_bytes += resp->w.total;
-    if (c->closed || resp != c->head)
+    /* While a read is being framed, answers wait so that all those of one
+     * read leave in one writev (read_some sends them after the read). */
+    if (c->closed || resp != c->head || c->framing)
         return;
     if (send_ready(c) == 0)
         update_interest(c);
@@ -278,7 +296,11 @@ static void read_some(rn_conn *c)
                 if (c->frame_got == c->frame_len) {
                     uint8_t *f = c->frame;
                     c->frame = NULL;
+                    c->framing = 1;
                     deliver(c, f, c->frame_len);
+                    c->framing = 0;
+                    if (!c->closed && c->head && c->head->ready && send_ready(c) < 0)
+                        return;
                 }
                 continue;
             }
@@ -286,7 +308,12 @@ static void read_some(rn_conn *c)
             n = read(c->io.fd, c->stage + c->stage_len, STAGE_BYTES - c->stage_len);
             if (n > 0) {
                 c->stage_len += (size_t)n;
-                if (frame_stage(c) < 0)
+                c->framing = 1;
+                int rc = frame_stage(c);
+                c->framing = 0;
+                if (rc < 0)
+                    return;
+                if (!c->closed && c->head && c->head->ready && send_ready(c) < 0)
                     return;
                 continue;
             }

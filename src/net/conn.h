@@ -67,6 +67,7 @@ struct rn_conn {
     size_t stage_len;
     uint8_t *frame;            /* a large frame being read straight into place */
     size_t frame_len, frame_got;
+    int framing;               /* handing frames of one read up: answers wait for its end */
     /* responses, oldest first */
     rn_resp *head, *tail;
     int npending;

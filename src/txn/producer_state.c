@@ -153,8 +153,10 @@ rn_pcheck rn_pstate_check(const rn_pstate *s, const rn_pbatch *b, int n, int64_t
         if (epoch >= 0 && b[i].epoch < epoch)
             return RN_PCHECK_FENCED_EPOCH;
         if (b[i].epoch != epoch) {
-            /* A new producer, or a new epoch of it: sequences restart at 0. */
-            if (b[i].first_seq != 0)
+            /* A new epoch of a known producer restarts at 0. A producer this
+             * partition knows nothing of (expired, or its batches deleted by
+             * retention) is taken at its word, as Kafka does since 2.5. */
+            if (b[i].first_seq != 0 && epoch >= 0)
                 return RN_PCHECK_OUT_OF_ORDER;
         } else if (last < 0 ? b[i].first_seq != 0 : b[i].first_seq != next_seq(last)) {
             return RN_PCHECK_OUT_OF_ORDER;

@@ -13,8 +13,9 @@ import time
 import pytest
 
 from helpers import confluent_produce, unique_topic
-from test_storage_util import (EARLIEST, LATEST, consume_to_end, create_topic, list_offset, log_bytes,
-                               partition_dir, segment_logs, wait_until)
+from test_storage_util import (EARLIEST, LATEST, OP_SET, RESOURCE_TOPIC, consume_to_end, create_topic,
+                               incremental_alter_configs, list_offset, log_bytes, partition_dir, segment_logs,
+                               wait_until)
 
 BROKER = ("log.retention.check.interval.ms=250", "log.segment.delete.delay.ms=200")
 COMPACT = {"cleanup.policy": "compact", "segment.bytes": "8192", "min.cleanable.dirty.ratio": "0.01"}
@@ -73,6 +74,7 @@ def test_compaction_keeps_the_latest_value_of_every_key_at_its_offset(start_brok
     wait_until("the cleaner to shrink the log", lambda: log_bytes(pdir) < size_before / 4, timeout_s=20)
     got = check_compacted_view(b, topic, written)
     assert len(got) < total / 4, "read %d of %d records after compaction" % (len(got), total)
+    assert log_bytes(pdir) < size_before / 4
     # Offsets are kept: the log's bounds do not move, gaps are expected.
     assert list_offset(b.port, topic, 0, EARLIEST) == 0
     assert list_offset(b.port, topic, 0, LATEST) == total
@@ -120,11 +122,10 @@ def test_compaction_survives_a_restart_and_keeps_cleaning(start_broker):
     check_compacted_view(b, topic, written)
 
 
-def test_tombstone_hides_the_key_at_once_and_disappears_after_delete_retention_ms(start_broker):
+def test_tombstone_is_kept_then_removed_after_delete_retention_ms(start_broker):
     b = start_broker(*BROKER)
     topic = unique_topic("tombstone")
     create_topic(b.bootstrap, topic, dict(COMPACT, **{"delete.retention.ms": "1500"}))
-    pdir = partition_dir(b, topic)
     written = produce_updates(b, topic, rounds=50)
     (tomb,) = confluent_produce(b.bootstrap, topic, [{"key": b"k-3", "value": None}], partition=0)
     written[tomb.offset()] = (b"k-3", None)
@@ -168,3 +169,40 @@ def test_compaction_of_compressed_batches(start_broker, codec):
     wait_until("the cleaner to shrink the log", lambda: log_bytes(pdir) < size_before / 2, timeout_s=20)
     got = check_compacted_view(b, topic, written)
     assert len(got) < len(written) / 2
+
+
+def test_min_compaction_lag_ms_holds_back_recent_records(start_broker):
+    b = start_broker(*BROKER)
+    topic = unique_topic("compact-lag")
+    create_topic(b.bootstrap, topic, dict(COMPACT, **{"min.compaction.lag.ms": "600000"}))
+    pdir = partition_dir(b, topic)
+    written = produce_updates(b, topic, rounds=100)
+    size = log_bytes(pdir)
+    time.sleep(1.5)
+    assert log_bytes(pdir) == size
+    assert len(consume_to_end(b.bootstrap, topic)) == len(written)
+
+
+def test_min_cleanable_dirty_ratio_holds_back_cleaning_until_max_compaction_lag_ms_forces_it(start_broker):
+    b = start_broker(*BROKER)
+    topic = unique_topic("compact-ratio")
+    create_topic(b.bootstrap, topic, COMPACT)
+    pdir = partition_dir(b, topic)
+    keys = 300
+    written = produce_updates(b, topic, rounds=2, keys=keys)
+    size = log_bytes(pdir)
+    wait_until("a first pass", lambda: log_bytes(pdir) < size * 0.7, timeout_s=20)
+    set_topic(b, topic, {"min.cleanable.dirty.ratio": "0.9"})
+    # One more update of every key: about as many dirty bytes as clean ones, a ratio near 0.5.
+    written.update(produce_updates(b, topic, rounds=1, keys=keys, start_round=2))
+    size = log_bytes(pdir)
+    time.sleep(1.5)
+    assert log_bytes(pdir) >= size, "cleaned below min.cleanable.dirty.ratio"
+    set_topic(b, topic, {"max.compaction.lag.ms": "1000"})
+    wait_until("max.compaction.lag.ms to force a pass", lambda: log_bytes(pdir) < size * 0.8, timeout_s=15)
+    check_compacted_view(b, topic, written)
+
+
+def set_topic(b, topic, configs):
+    err, msg = incremental_alter_configs(b.port, RESOURCE_TOPIC, topic, [(k, OP_SET, v) for k, v in configs.items()])
+    assert err == 0, msg

@@ -8,7 +8,7 @@ segments, so each test runs in a few seconds.
 import os
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from helpers import confluent_consume, confluent_consumer, confluent_produce, confluent_watermarks, unique_topic
 from test_storage_util import (EARLIEST, LATEST, OFFSET_OUT_OF_RANGE, consume_to_end, create_topic, delete_records,
