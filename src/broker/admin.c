@@ -261,6 +261,59 @@ static int add_entry(rn_req *req, rn_DescribeConfigsResponse_DescribeConfigsResu
     return e->Name.len < 0 ? -1 : 0;
 }
 
+/* Where the broker's own value of key comes from. */
+static int broker_source(const char *key)
+{
+    if (!key)
+        return SOURCE_DEFAULT_CONFIG;
+    if (rn_config_key_is_dynamic(key) && rn_dynamic_override(key))
+        return SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG;
+    char buf[512];
+    const char *name;
+    int is_default, sensitive;
+    for (int i = 0; rn_config_describe(&rn_g.cfg, i, &name, buf, sizeof buf, &is_default, &sensitive) == 0; i++)
+        if (strcmp(name, key) == 0)
+            return is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG;
+    return SOURCE_DEFAULT_CONFIG;
+}
+
+static int res_include_synonyms(const rn_DescribeConfigsRequest *rq) { return rq->IncludeSynonyms; }
+
+/* Synonyms, most specific first (Kafka's order): the topic override, then
+ * the broker key with its value and source. */
+static int add_synonyms(rn_req *req, rn_DescribeConfigsResponse_DescribeConfigsResourceResult *e,
+                        const char *override_value, const char *broker_key)
+{
+    int n = (override_value ? 1 : 0) + (broker_key ? 1 : 0);
+    e->Synonyms = RN_ALLOC(req, rn_DescribeConfigsResponse_DescribeConfigsSynonym, n);
+    if (!e->Synonyms)
+        return -1;
+    int k = 0;
+    if (override_value) {
+        rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&e->Synonyms[k]);
+        e->Synonyms[k].Name = e->Name;
+        e->Synonyms[k].Value = rn_arena_str(&req->arena, override_value);
+        e->Synonyms[k].Source = SOURCE_TOPIC_CONFIG;
+        k++;
+    }
+    if (broker_key) {
+        char buf[512];
+        const char *name;
+        int is_default, sensitive;
+        for (int i = 0; rn_config_describe(&rn_g.cfg, i, &name, buf, sizeof buf, &is_default, &sensitive) == 0; i++)
+            if (strcmp(name, broker_key) == 0) {
+                rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&e->Synonyms[k]);
+                e->Synonyms[k].Name = rn_arena_str(&req->arena, broker_key);
+                e->Synonyms[k].Value = rn_arena_str(&req->arena, buf);
+                e->Synonyms[k].Source = (int8_t)broker_source(broker_key);
+                k++;
+                break;
+            }
+    }
+    e->Synonyms_count = k;
+    return 0;
+}
+
 void rn_handle_describe_configs(rn_req *req)
 {
     rn_DescribeConfigsRequest rq;
@@ -302,8 +355,13 @@ void rn_handle_describe_configs(rn_req *req)
                     continue;
                 int is_override;
                 rn_topic_config_value(t, k, value, sizeof value, &is_override);
-                failed = add_entry(req, r, name, value, !is_override,
-                                   is_override ? SOURCE_TOPIC_CONFIG : SOURCE_DEFAULT_CONFIG, 0) < 0;
+                /* Without an override the value is the broker's: say where
+                 * the broker got it (dynamic, static file, default). */
+                const char *syn = rn_topic_config_synonym(k);
+                int source = is_override ? SOURCE_TOPIC_CONFIG : broker_source(syn);
+                failed = add_entry(req, r, name, value, source == SOURCE_DEFAULT_CONFIG, source, 0) < 0;
+                if (!failed && req->hdr.api_version >= 1 && res_include_synonyms(&rq))
+                    failed = add_synonyms(req, &r->Configs[r->Configs_count - 1], is_override ? value : NULL, syn) < 0;
             }
             rn_topics_unlock();
             if (failed)

@@ -10,6 +10,7 @@
  * overrides, and re-applies every topic's derived settings.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,15 @@ static int save_dynamic(void)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
+    if (rc == 0) { /* the rename itself must survive a power loss */
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%.*s", (int)strcspn(rn_g.cfg.log_dirs, ","), rn_g.cfg.log_dirs);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
     return rc;
 }
 

@@ -28,6 +28,7 @@ typedef enum { K_LONG, K_ENUM, K_RATIO } key_kind;
 
 typedef struct topic_key {
     const char *name;
+    const char *broker_key; /* the broker default it inherits (DescribeConfigs synonym), or NULL */
     key_kind kind;
     int64_t min;
     const char *const *choices;
@@ -63,24 +64,24 @@ static const char *const cleanup_policies[] = {"delete", "compact", "compact,del
 static const char *const codecs[] = {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer", NULL};
 
 static const topic_key keys[] = {
-    {"cleanup.policy", K_ENUM, 0, cleanup_policies, d_cleanup},
-    {"compression.type", K_ENUM, 0, codecs, d_compression},
-    {"delete.retention.ms", K_LONG, 0, NULL, d_delete_retention_ms},
-    {"file.delete.delay.ms", K_LONG, 0, NULL, d_file_delete_delay},
-    {"flush.messages", K_LONG, 1, NULL, d_flush_messages},
-    {"flush.ms", K_LONG, 0, NULL, d_flush_ms},
-    {"index.interval.bytes", K_LONG, 0, NULL, d_index_interval},
-    {"max.compaction.lag.ms", K_LONG, 1, NULL, d_max_compaction_lag},
-    {"max.message.bytes", K_LONG, 0, NULL, d_max_message_bytes},
-    {"message.timestamp.type", K_ENUM, 0, ts_types, d_ts_type},
-    {"min.cleanable.dirty.ratio", K_RATIO, 0, NULL, d_dirty_ratio},
-    {"min.compaction.lag.ms", K_LONG, 0, NULL, d_zero},
-    {"min.insync.replicas", K_LONG, 1, NULL, d_min_isr},
-    {"retention.bytes", K_LONG, -1, NULL, d_retention_bytes},
-    {"retention.ms", K_LONG, -1, NULL, d_retention_ms},
-    {"segment.bytes", K_LONG, 14, NULL, d_segment_bytes},
-    {"segment.index.bytes", K_LONG, 4, NULL, d_segment_index_bytes},
-    {"segment.ms", K_LONG, 1, NULL, d_segment_ms},
+    {"cleanup.policy", "log.cleanup.policy", K_ENUM, 0, cleanup_policies, d_cleanup},
+    {"compression.type", "compression.type", K_ENUM, 0, codecs, d_compression},
+    {"delete.retention.ms", NULL, K_LONG, 0, NULL, d_delete_retention_ms},
+    {"file.delete.delay.ms", "log.segment.delete.delay.ms", K_LONG, 0, NULL, d_file_delete_delay},
+    {"flush.messages", "log.flush.interval.messages", K_LONG, 1, NULL, d_flush_messages},
+    {"flush.ms", "log.flush.interval.ms", K_LONG, 0, NULL, d_flush_ms},
+    {"index.interval.bytes", "log.index.interval.bytes", K_LONG, 0, NULL, d_index_interval},
+    {"max.compaction.lag.ms", NULL, K_LONG, 1, NULL, d_max_compaction_lag},
+    {"max.message.bytes", "message.max.bytes", K_LONG, 0, NULL, d_max_message_bytes},
+    {"message.timestamp.type", "log.message.timestamp.type", K_ENUM, 0, ts_types, d_ts_type},
+    {"min.cleanable.dirty.ratio", NULL, K_RATIO, 0, NULL, d_dirty_ratio},
+    {"min.compaction.lag.ms", NULL, K_LONG, 0, NULL, d_zero},
+    {"min.insync.replicas", "min.insync.replicas", K_LONG, 1, NULL, d_min_isr},
+    {"retention.bytes", "log.retention.bytes", K_LONG, -1, NULL, d_retention_bytes},
+    {"retention.ms", "log.retention.ms", K_LONG, -1, NULL, d_retention_ms},
+    {"segment.bytes", "log.segment.bytes", K_LONG, 14, NULL, d_segment_bytes},
+    {"segment.index.bytes", "log.index.size.max.bytes", K_LONG, 4, NULL, d_segment_index_bytes},
+    {"segment.ms", "log.roll.ms", K_LONG, 1, NULL, d_segment_ms},
 };
 #define NKEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -93,6 +94,7 @@ static const topic_key *find_key(rn_str name)
 }
 
 int rn_topic_config_count(void) { return NKEYS; }
+const char *rn_topic_config_synonym(int i) { return i >= 0 && i < NKEYS ? keys[i].broker_key : NULL; }
 int rn_topic_config_known(rn_str name) { return find_key(name) != NULL; }
 const char *rn_topic_config_name(int i) { return i >= 0 && i < NKEYS ? keys[i].name : NULL; }
 
@@ -231,6 +233,13 @@ int rn_topic_config_save(const rn_topic *t, const char *partition_dir)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
+    if (rc == 0) { /* the rename itself must survive a power loss */
+        int dfd = open(partition_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
     return rc;
 }
 

@@ -11,6 +11,8 @@
 /* Number of topic-level keys and the i-th key's name. */
 int rn_topic_config_count(void);
 int rn_topic_config_known(rn_str name);
+/* The broker key the i-th topic key inherits its default from, or NULL. */
+const char *rn_topic_config_synonym(int i);
 const char *rn_topic_config_name(int i);
 /* Kafka error code (INVALID_CONFIG with *msg) for an unknown key or bad value. */
 int rn_topic_config_validate(rn_str name, rn_str value, const char **msg);
