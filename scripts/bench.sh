@@ -7,7 +7,11 @@
 # Environment:
 #   ROUNDS=3           rounds; every case runs once per round, runneld and mock
 #                      interleaved (the order flips every round)
-#   RECORDS=1000000    records per run
+#   RECORDS=1000000    records per run of the 100 B cases
+#   RECORDS_1K, LAT_RATE, LAT_SECONDS, LAT_LINGER_MS, SCALE (0 skips it),
+#   SCALE_TOPICS, SCALE_PARTS, SCALE_PRODUCERS, SCALE_RECORDS, SCALE_IDLE:
+#                      the other cases (defaults next to them below;
+#                      bench/README.md, docs/performance.md)
 #   RECORD_SIZE=100    bytes per record
 #   PARTITIONS=1       partitions of the benchmark topics
 #   RUN_TIMEOUT=120    seconds one `runnel bench` run may take before it is killed
