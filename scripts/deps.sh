@@ -30,6 +30,8 @@ packages=(
     zlib1g-dev
     libssl-dev
     libcmocka-dev
+    golang-go
+    golang-github-shopify-sarama-dev
 )
 
 is_installed() {

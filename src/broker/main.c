@@ -140,14 +140,17 @@ int main(int argc, char **argv)
                     snprintf(flex, sizeof flex, "v%d", d->flexible_min);
                 printf("| %d | %s | %d-%d | %s |\n", d->api_key, d->name, d->min_version, d->max_version, flex);
             }
+            free(overrides);
             return 0;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            free(overrides);
             return 0;
         } else if (argv[i][0] != '-' && !props) {
             props = argv[i];
         } else {
             usage(stderr);
+            free(overrides);
             return 2;
         }
     }

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/rlog.h"
 #include "proto/record_batch.h"
+#include "proto/record_codec.h"
 #include "txn/producer_state.h"
 #include "txn/txn_coordinator.h"
 #include "proto_gen.h"
@@ -65,6 +66,18 @@ static int describe_batches(const uint8_t *p, size_t len, rn_pbatch *pb, int nba
     return idempotent && plain ? -1 : idempotent;
 }
 
+static int batches_use_zstd(const uint8_t *p, size_t len)
+{
+    for (size_t at = 0; at + RN_BATCH_HEADER_BYTES <= len;) {
+        rn_batch_info bi;
+        rn_batch_peek(p + at, len - at, &bi);
+        if ((bi.attributes & RN_ATTR_CODEC_MASK) == RN_CODEC_ZSTD)
+            return 1;
+        at += RN_BATCH_LOG_OVERHEAD + (size_t)bi.batch_length;
+    }
+    return 0;
+}
+
 static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_PartitionProduceData *pd,
                               rn_ProduceResponse_PartitionProduceResponse *pr, int acks, int *need_flush)
 {
@@ -101,10 +114,17 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
     }
     /* The frame is ours: offsets (and LogAppendTime) are written in place. */
     uint8_t *bytes = (uint8_t *)rec->mem;
+    /* zstd came with Produce v7 (KIP-110): older requests may not carry it. */
+    if (req->hdr.api_version < 7 && batches_use_zstd(bytes, (size_t)rec->len)) {
+        pr->ErrorCode = RN_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+        return;
+    }
     if (t->timestamp_type == 1) {
         int64_t now = rn_now_ms();
         rn_batches_set_log_append_time(bytes, (size_t)rec->len, now);
         pr->LogAppendTimeMs = now;
+    } else {
+        rn_batches_fix_max_timestamp(bytes, (size_t)rec->len); /* the time index needs a real one */
     }
     rn_pbatch *pb = RN_ALLOC(req, rn_pbatch, nbatches);
     if (!pb) {

@@ -138,3 +138,53 @@ int rn_batch_each_record(const uint8_t *p, size_t len, void (*fn)(void *arg, int
     }
     return 0;
 }
+
+/* Largest record timestamp of an uncompressed batch, or -1 when a record
+ * is malformed. */
+static int64_t records_max_timestamp(const uint8_t *p, size_t len, int64_t base_ts, int32_t count)
+{
+    rn_reader r;
+    rn_reader_init(&r, p + RN_BATCH_HEADER_BYTES, len - RN_BATCH_HEADER_BYTES);
+    int64_t max = -1;
+    for (int32_t i = 0; i < count; i++) {
+        int32_t rec_len = rn_get_varint(&r);
+        if (r.err || rec_len < 0 || (size_t)rec_len > rn_reader_left(&r))
+            return -1;
+        rn_reader rec;
+        rn_reader_init(&rec, r.p, (size_t)rec_len);
+        r.p += rec_len;
+        (void)rn_get_i8(&rec);
+        int64_t delta = rn_get_varlong(&rec);
+        if (rec.err)
+            return -1;
+        if (base_ts + delta > max)
+            max = base_ts + delta;
+    }
+    return max;
+}
+
+int rn_batches_fix_max_timestamp(uint8_t *p, size_t len)
+{
+    int fixed = 0;
+    size_t at = 0;
+    while (at + RN_BATCH_HEADER_BYTES <= len) {
+        rn_batch_info bi;
+        rn_batch_peek(p + at, len - at, &bi);
+        size_t blen = RN_BATCH_LOG_OVERHEAD + (size_t)bi.batch_length;
+        if (blen > len - at)
+            break;
+        if (!(bi.attributes & RN_ATTR_LOG_APPEND_TIME) && bi.max_timestamp < bi.base_timestamp) {
+            int64_t max = bi.base_timestamp;
+            if ((bi.attributes & RN_ATTR_CODEC_MASK) == RN_CODEC_NONE) {
+                int64_t m = records_max_timestamp(p + at, blen, bi.base_timestamp, bi.records_count);
+                if (m > max)
+                    max = m;
+            }
+            put_be(p + at + 35, (uint64_t)max, 8);
+            put_be(p + at + 17, rn_crc32c(0, p + at + 21, blen - 21), 4);
+            fixed++;
+        }
+        at += blen;
+    }
+    return fixed;
+}

@@ -31,6 +31,14 @@ size_t rn_batch_build(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_k
 size_t rn_batch_build_ex(uint8_t *out, size_t cap, int64_t timestamp_ms, const rn_kv *recs, int n, int16_t attributes,
                          int64_t producer_id, int16_t producer_epoch, int32_t base_sequence);
 
+/* Some producers (sarama 1.x) leave a batch's maxTimestamp unset (-1).
+ * For each CreateTime batch whose maxTimestamp is below its baseTimestamp,
+ * writes the largest record timestamp (walking the records of an
+ * uncompressed batch; the base timestamp for a compressed one, which is
+ * not decompressed here) and recomputes the CRC. The batches must have
+ * passed rn_batches_validate. Returns how many were fixed. */
+int rn_batches_fix_max_timestamp(uint8_t *p, size_t len);
+
 /* Calls fn for each record of the uncompressed batch at p (whole batch of
  * len bytes, already validated). Returns 0, or -1 when the batch is
  * compressed, a control batch, or its records are malformed (fn may have
