@@ -141,17 +141,6 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
     /* Check, append and record under one lock, so that two requests of one
      * producer cannot both pass the sequence check. */
     pthread_mutex_lock(&p->produce_mu);
-    /* Transactional data only into a partition the producer's open
-     * transaction holds (AddPartitionsToTxn came first): a late batch of a
-     * finished transaction cannot slip in after its marker. */
-    if (idempotent && pb[0].transactional &&
-        !rn_txn_partition_open(pb[0].producer_id, pb[0].epoch, (rn_tbytes){t->name, (int32_t)strlen(t->name)},
-                               pd->Index)) {
-        pthread_mutex_unlock(&p->produce_mu);
-        pr->ErrorCode = RN_ERR_INVALID_TXN_STATE;
-        pr->ErrorMessage = rn_arena_str(&req->arena, "the partition is not part of the producer's open transaction");
-        return;
-    }
     if (idempotent) {
         int64_t dup_offset = -1;
         rn_pcheck pc = rn_pstate_check(p->pstate, pb, nbatches, &dup_offset);
@@ -166,6 +155,18 @@ static void produce_partition(rn_req *req, rn_topic *t, rn_ProduceRequest_Partit
             }
             return;
         }
+    }
+    /* After the sequence check (a fenced epoch is answered as such): transactional
+     * data only into a partition the producer's open
+     * transaction holds (AddPartitionsToTxn came first): a late batch of a
+     * finished transaction cannot slip in after its marker. */
+    if (idempotent && pb[0].transactional &&
+        !rn_txn_partition_open(pb[0].producer_id, pb[0].epoch, (rn_tbytes){t->name, (int32_t)strlen(t->name)},
+                               pd->Index)) {
+        pthread_mutex_unlock(&p->produce_mu);
+        pr->ErrorCode = RN_ERR_INVALID_TXN_STATE;
+        pr->ErrorMessage = rn_arena_str(&req->arena, "the partition is not part of the producer's open transaction");
+        return;
     }
     int rc = rn_log_append(p->log, bytes, (size_t)rec->len, nbatches, &base, &last);
     if (rc == 0 && idempotent) {

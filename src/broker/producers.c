@@ -33,6 +33,8 @@ void rn_handle_init_producer_id(rn_req *req)
                                             req->hdr.api_version >= 3 ? rq.ProducerEpoch : -1, &pid, &epoch);
         rs.ProducerId = pid;
         rs.ProducerEpoch = epoch;
+        if (rs.ErrorCode == 90 && req->hdr.api_version < 4) /* PRODUCER_FENCED is v4+ (KIP-588) */
+            rs.ErrorCode = RN_ERR_INVALID_PRODUCER_EPOCH;
     } else {
         /* As Kafka: an idempotent producer (no transactional id) always gets
          * a fresh id; it bumps epochs itself (KIP-360). */

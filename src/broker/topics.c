@@ -291,7 +291,7 @@ static int replay_batch(void *arg, const uint8_t *batch, size_t len)
     if (rn_batch_peek(batch, len, &bi) < 0 || bi.producer_id < 0)
         return 0;
     if (bi.attributes & RN_ATTR_CONTROL) { /* a transaction marker closes the producer's transaction */
-        rn_pstate_end_txn(ps, bi.producer_id, bi.base_offset);
+        rn_pstate_end_txn(ps, bi.producer_id, bi.producer_epoch, bi.base_offset);
         return 0;
     }
     rn_pbatch pb = {

@@ -40,6 +40,13 @@
 
 static rn_tbytes tb(rn_str s) { return (rn_tbytes){s.ptr, s.len}; }
 
+/* PRODUCER_FENCED (90, KIP-588) is known to clients only from these API
+ * versions on; older ones get INVALID_PRODUCER_EPOCH, as Kafka answers. */
+static int16_t fenced_for(const rn_req *req, int16_t err, int16_t first_version)
+{
+    return err == 90 && req->hdr.api_version < first_version ? RN_ERR_INVALID_PRODUCER_EPOCH : err;
+}
+
 /* Appends batches to p and waits until they are on disk. Caller holds a
  * hold on p (not the topics lock), or the read lock. */
 static int append_durable(rn_partition *p, uint8_t *batch, size_t len, int64_t *base_out)
@@ -88,7 +95,9 @@ static int hook_persist(int32_t partition, const uint8_t *key, int32_t key_len, 
     return rc;
 }
 
-int rn_txn_write_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit)
+/* Appends the marker; returns the flusher generation that makes it durable
+ * (> 0), or -errno. */
+static int64_t append_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit)
 {
     uint8_t key[4] = {0, 0, 0, (uint8_t)(commit ? 1 : 0)};
     uint8_t value[6] = {0, 0, 0, 0, 0, 0};
@@ -102,7 +111,7 @@ int rn_txn_write_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit)
     int64_t base, last;
     int rc = rn_log_append(p->log, buf, len, 1, &base, &last);
     if (rc == 0) {
-        int64_t first = rn_pstate_end_txn(p->pstate, pid, base);
+        int64_t first = rn_pstate_end_txn(p->pstate, pid, epoch, base);
         if (!commit && first >= 0)
             rc = rn_partition_add_aborted(p, pid, first, base);
     }
@@ -110,19 +119,44 @@ int rn_txn_write_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit)
     if (rc < 0)
         return rc;
     rn_notify_append();
-    if (rn_g.cfg.log_flush_acks_all && rn_flusher_wait(rn_flusher_enqueue(p)) < 0)
+    if (atomic_load(&p->storage_error))
+        return -EIO;
+    return rn_g.cfg.log_flush_acks_all ? (int64_t)rn_flusher_enqueue(p) : 0;
+}
+
+int rn_txn_write_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit)
+{
+    int64_t gen = append_marker(p, pid, epoch, commit);
+    if (gen < 0)
+        return (int)gen;
+    if (gen > 0 && rn_flusher_wait((uint64_t)gen) < 0)
         return -ECANCELED;
     return atomic_load(&p->storage_error) ? -EIO : 0;
 }
+
+/* The markers of one transaction end are written by one thread in a row;
+ * they share one flush round, waited for by hook_markers_durable. */
+static _Thread_local int64_t markers_gen;
 
 static int hook_write_marker(const char *topic, int32_t partition, int64_t pid, int16_t epoch, int commit)
 {
     rn_partition *p = hold_partition(rn_str_c(topic), partition);
     if (!p)
         return -ENOENT;
-    int rc = rn_txn_write_marker(p, pid, epoch, commit);
+    int64_t gen = append_marker(p, pid, epoch, commit);
     rn_partition_unhold(p);
-    return rc;
+    if (gen < 0)
+        return (int)gen;
+    if (gen > markers_gen)
+        markers_gen = gen;
+    return 0;
+}
+
+static int hook_markers_durable(void)
+{
+    int64_t gen = markers_gen;
+    markers_gen = 0;
+    return gen > 0 && rn_flusher_wait((uint64_t)gen) < 0 ? -ECANCELED : 0;
 }
 
 static int hook_commit_offsets(const char *group, const rn_txn_offset *offsets, int n)
@@ -196,6 +230,7 @@ int rn_transactions_start(void)
     rn_txn_hooks h = {
         .persist = hook_persist,
         .write_marker = hook_write_marker,
+        .markers_durable = hook_markers_durable,
         .commit_offsets = hook_commit_offsets,
         .partition_exists = hook_partition_exists,
         .new_producer_id = rn_producer_id_next,
@@ -253,6 +288,8 @@ void rn_handle_add_partitions_to_txn(rn_req *req)
                 parts[k] = topics[i].Partitions[j];
             }
         rn_txn_add_partitions(tb(txn_id), pid, epoch, names, parts, n, errs, req->conn->seq, verify);
+        for (int i = 0; i < n; i++)
+            errs[i] = fenced_for(req, errs[i], 2);
         k = 0;
         for (int32_t i = 0; i < ntopics; i++) {
             rn_AddPartitionsToTxn_AddPartitionsToTxnTopicResult_init(&results[i]);
@@ -293,8 +330,10 @@ void rn_handle_add_offsets_to_txn(rn_req *req)
     }
     rn_AddOffsetsToTxnResponse rs;
     rn_AddOffsetsToTxnResponse_init(&rs);
-    rs.ErrorCode = rn_txn_add_offsets(tb(rq.TransactionalId), rq.ProducerId, rq.ProducerEpoch, tb(rq.GroupId),
-                                      req->conn->seq);
+    rs.ErrorCode = fenced_for(req,
+                              rn_txn_add_offsets(tb(rq.TransactionalId), rq.ProducerId, rq.ProducerEpoch,
+                                                 tb(rq.GroupId), req->conn->seq),
+                              2);
     RN_RESPOND(req, AddOffsetsToTxn, &rs);
 }
 
@@ -329,7 +368,8 @@ void rn_handle_txn_offset_commit(rn_req *req)
             if (!offs[k].topic)
                 goto oom;
         }
-    int16_t err = rn_txn_offset_commit(tb(rq.TransactionalId), tb(rq.GroupId), rq.ProducerId, rq.ProducerEpoch, offs, n);
+    int16_t err = fenced_for(
+        req, rn_txn_offset_commit(tb(rq.TransactionalId), tb(rq.GroupId), rq.ProducerId, rq.ProducerEpoch, offs, n), 3);
     rs.Topics_count = nt;
     for (int32_t i = 0; i < nt; i++) {
         rn_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic *t = &rs.Topics[i];
@@ -360,7 +400,8 @@ void rn_handle_end_txn(rn_req *req)
     }
     rn_EndTxnResponse rs;
     rn_EndTxnResponse_init(&rs);
-    rs.ErrorCode = rn_txn_end(tb(rq.TransactionalId), rq.ProducerId, rq.ProducerEpoch, rq.Committed, req->conn->seq);
+    rs.ErrorCode = fenced_for(
+        req, rn_txn_end(tb(rq.TransactionalId), rq.ProducerId, rq.ProducerEpoch, rq.Committed, req->conn->seq), 2);
     RN_RESPOND(req, EndTxn, &rs);
 }
 

@@ -453,14 +453,18 @@ int64_t rn_producer_id_next(void)
     return id;
 }
 
-int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int64_t marker_offset)
+int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int16_t epoch, int64_t marker_offset)
 {
     (void)marker_offset;
-    pentry *e = find(s, producer_id);
+    pentry *e = find_or_add(s, producer_id);
     if (!e)
         return -1;
     int64_t first = e->txn_first_offset;
     e->txn_first_offset = -1;
+    if (epoch > e->epoch) { /* sequences restart with the new epoch */
+        e->epoch = epoch;
+        e->nbatches = 0;
+    }
     return first;
 }
 

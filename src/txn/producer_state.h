@@ -54,10 +54,12 @@ rn_pcheck rn_pstate_check(const rn_pstate *s, const rn_pbatch *b, int n, int64_t
  * from the log at start-up. Returns 0, or -1 on allocation failure. */
 int rn_pstate_update(rn_pstate *s, const rn_pbatch *b);
 
-/* A transaction marker for producer_id was written at marker_offset:
- * closes its open transaction. Returns the transaction's first offset, or
- * -1 when it had none open in this partition. */
-int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int64_t marker_offset);
+/* A transaction marker for producer_id was written at marker_offset with
+ * `epoch`: closes its open transaction, and when the marker's epoch is newer
+ * (the coordinator fenced the producer), adopts it, so that the old
+ * producer's next batch is refused as fenced. Returns the transaction's
+ * first offset, or -1 when it had none open in this partition. */
+int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int16_t epoch, int64_t marker_offset);
 
 /* The first offset of the oldest open transaction (the last stable offset
  * is there), or -1 when none is open. */

@@ -490,6 +490,8 @@ static int16_t finish(txn *t, int commit, tpart *parts, int nparts, char **ogrou
             err = E_KAFKA_STORAGE_ERROR;
         }
     }
+    if (H.markers_durable && nparts > 0 && H.markers_durable() < 0 && err == E_NONE)
+        err = E_KAFKA_STORAGE_ERROR;
     /* Offsets of a committed transaction, group by group. */
     for (int i = 0; i < noffsets && err == E_NONE && commit; i++) {
         int j = i;
@@ -926,6 +928,8 @@ void rn_txn_recover(void)
             plan_end(t, commit, &p);
             pthread_mutex_unlock(&tmu);
             finish(t, commit, p.parts, p.nparts, p.ogroups, p.offsets, p.noffsets, NULL);
+            free(p.prepare.k.p); /* already in the log: not written again */
+            free(p.prepare.v.p);
             free_plan(&p);
             pthread_mutex_lock(&tmu);
         }

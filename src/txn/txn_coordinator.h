@@ -42,10 +42,13 @@ typedef struct rn_txn_hooks {
     /* Appends one record to __transaction_state partition `partition` and
      * makes it durable before returning. Returns 0 or -errno. */
     int (*persist)(int32_t partition, const uint8_t *key, int32_t key_len, const uint8_t *value, int32_t value_len);
-    /* Writes a COMMIT or ABORT marker for producer_id/epoch into a partition
-     * and makes it durable. 0, or -ENOENT for a partition that is gone
-     * (nothing to mark), or another -errno. */
+    /* Writes a COMMIT or ABORT marker for producer_id/epoch into a partition.
+     * 0, or -ENOENT for a partition that is gone (nothing to mark), or
+     * another -errno. Durable on return unless markers_durable is set: then
+     * the markers of one end are made durable together by it (one flush
+     * round for all partitions of the transaction). */
     int (*write_marker)(const char *topic, int32_t partition, int64_t producer_id, int16_t epoch, int commit);
+    int (*markers_durable)(void); /* optional; 0 or -errno */
     /* Commits a transaction's offsets for a group (durably). 0 or -errno. */
     int (*commit_offsets)(const char *group, const rn_txn_offset *offsets, int n);
     /* Does the partition exist? */

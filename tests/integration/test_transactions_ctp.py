@@ -31,7 +31,7 @@ import time
 import pytest
 
 from helpers import confluent_produce, unique_topic
-from txn_util import create_topics, read_to_end
+from txn_util import create_topics, describe_transactions, read_to_end
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = os.path.join(HERE, "txn_ctp_app.py")
@@ -39,6 +39,7 @@ APP = os.path.join(HERE, "txn_ctp_app.py")
 RECORDS = 100_000
 PARTITIONS = 4
 TXN_SIZE = 300
+DWELL_MS = 20  # the app's pause between writing a transaction's records and committing it
 APP_KILLS = 5
 RUN_DEADLINE_S = 200
 MAX_ERROR_EXITS = 25
@@ -92,7 +93,10 @@ def test_consume_transform_produce_exactly_once_across_app_and_broker_kills(star
     produced_s = time.monotonic() - t0
 
     events = queue.Queue()
-    args = [broker.bootstrap, in_topic, out_topic, unique_topic("ctp-group"), unique_topic("ctp-txn"), str(TXN_SIZE)]
+    txn_id = unique_topic("ctp-txn")
+    args = [broker.bootstrap, in_topic, out_topic, unique_topic("ctp-group"), txn_id, str(TXN_SIZE),
+            str(DWELL_MS)]
+    kill_states = {}  # coordinator state of the transactional id right after each app kill
     app = App(args, events)
     incarnations, app_kills, error_exits, broker_kills = 1, 0, 0, 0
     errors = []
@@ -139,14 +143,17 @@ def test_consume_transform_produce_exactly_once_across_app_and_broker_kills(star
                 produced_in_incarnation += 1
                 if broker_kills == 0 and progress >= broker_kill_at:
                     # The broker dies inside this transaction; the app lives on.
-                    time.sleep(rnd.uniform(0, 0.02))
+                    time.sleep(rnd.uniform(0, DWELL_MS / 1000))
                     broker.kill()
                     broker.start()
                     broker_kills += 1
                 elif app_kills < APP_KILLS and produced_in_incarnation >= kill_after:
-                    time.sleep(rnd.uniform(0, 0.03))
+                    time.sleep(rnd.uniform(0, DWELL_MS * 1.25 / 1000))
                     app.kill()
                     app_kills += 1
+                    # Where did the kill land? The coordinator's view before the next incarnation.
+                    state = describe_transactions(broker.port, [txn_id])[txn_id]["state"]
+                    kill_states[state] = kill_states.get(state, 0) + 1
                     app = App(args, events)
                     incarnations += 1
                     produced_in_incarnation = 0
@@ -173,12 +180,14 @@ def test_consume_transform_produce_exactly_once_across_app_and_broker_kills(star
                ("missing", missing), ("unexpected records", len(wrong)),
                ("records of aborted transactions (read_uncommitted only)", len(uncommitted) - len(committed)),
                ("transactions committed", committed_txns), ("transaction size", TXN_SIZE),
-               ("app SIGKILLs", app_kills), ("app error exits (restarted)", error_exits),
+               ("app SIGKILLs", app_kills),
+               ("coordinator state at the kills", " ".join("%s=%d" % kv for kv in sorted(kill_states.items()))), ("app error exits (restarted)", error_exits),
                ("app incarnations", incarnations), ("broker SIGKILLs", broker_kills),
                ("seed", seed), ("input produce s", round(produced_s, 1)), ("run s", round(run_s, 1))]
     print("\n[exactly-once consume-transform-produce] " + ", ".join("%s: %s" % f for f in figures))
     if errors:
         print("app errors (each followed by a restart):\n  " + "\n  ".join(errors))
+    assert kill_states.get("Ongoing", 0) >= 1, "no app kill landed inside a transaction: %s" % kill_states
     assert not wrong, "records that are not a transformed input record: %s" % wrong[:5]
     assert duplicates == 0, "%d duplicates in the committed output" % duplicates
     assert missing == 0, "%d input records missing from the committed output" % missing

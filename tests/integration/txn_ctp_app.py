@@ -3,13 +3,15 @@
 run as a separate process by test_transactions_ctp.py (which SIGKILLs and
 restarts it, and kills the broker under it).
 
-    txn_ctp_app.py BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID TXN_SIZE
+    txn_ctp_app.py BOOTSTRAP INPUT OUTPUT GROUP TRANSACTIONAL_ID TXN_SIZE DWELL_MS
 
 It reads INPUT with a consumer group (static member, isolation.level
 read_committed, no auto commit), and for every TXN_SIZE records (or fewer
 when the input runs dry) runs one transaction: produce each record
 transformed (value b"out:" + input value, same key) to OUTPUT, then
-send_offsets_to_transaction(positions), then commit_transaction.
+send_offsets_to_transaction(positions), then commit_transaction. It
+pauses DWELL_MS between writing the records and committing (processing
+time: the window where the supervisor's kills land).
 
 The producer is initialised (init_transactions) BEFORE the consumer joins
 the group: InitProducerId fences an earlier incarnation with the same
@@ -51,8 +53,8 @@ def die(text):
 
 
 def main():
-    bootstrap, input_topic, output_topic, group, txn_id, txn_size = sys.argv[1:7]
-    txn_size = int(txn_size)
+    bootstrap, input_topic, output_topic, group, txn_id, txn_size, dwell_ms = sys.argv[1:8]
+    txn_size, dwell_ms = int(txn_size), int(dwell_ms)
 
     def on_error(err):
         if err.fatal():
@@ -115,6 +117,7 @@ def main():
         say("DONE", sum(done_at.values()))
         os._exit(0)
 
+    dwell_s = dwell_ms / 1000.0
     txn_no = 0
     idle_since = None
     while True:
@@ -156,6 +159,7 @@ def main():
                 producer.poll(0)
             producer.flush(60)  # the records are in the partitions: a kill from here leaves them to abort
             say("PRODUCED", txn_no, len(batch))
+            time.sleep(dwell_s)  # "processing": the supervisor's kills land here, inside the transaction
             # Next offset to read of every partition this transaction read.
             nxt = {}
             for m in batch:
