@@ -10,8 +10,11 @@
  * When the files are written (log.c decides; no fd stays open):
  *   - a rolled segment's, by the next rn_log_sync() (the flusher), with
  *     fdatasync, before the recovery point may pass the segment;
- *   - the active segment's, at rn_log_close(), with fdatasync;
- *   - a rebuilt segment's, by recovery at open, with fdatasync.
+ *   - the active segment's, at rn_log_close(), with fdatasync, unless the
+ *     files already hold exactly what memory holds (rn_segment.stored_on);
+ *   - a rebuilt segment's: by recovery at open, with fdatasync, unless
+ *     the files already hold exactly the rebuilt entries; after a bad
+ *     entry found by a read, by that read, with fdatasync.
  * Every write is of a sealed index (its time index ends with the segment's
  * max timestamp at that moment), .timeindex before .index. While a segment
  * is active its files are stale or missing; rn_log_open() rebuilds an index
@@ -29,6 +32,9 @@
  * fields. A lookup for offset O takes the last entry with relativeOffset
  * <= O - base: the batch it points at ends at or before O, so the batch
  * holding O starts at or after that position (never before it is needed).
+ * Only the last entry is checked against the .log at open; any other is
+ * checked when a read uses it (the header read there must be a batch
+ * ending at base + relativeOffset; log.c falls back to a scan from 0).
  *
  * <base>.timeindex: 12-byte entries, big-endian, Kafka's TimeIndex format
  *

@@ -47,11 +47,26 @@
  *     stays pending (and dirty) for the next sync, and the recovery point
  *     stays where it was; the sync still reports the data durable, which
  *     it is (a .log fdatasync failure is another matter: invariant 5).
- *   - rn_log_close() seals the active segment and does the same for it.
- *   - recovery at open writes and syncs the rebuilt files itself.
+ *   - rn_log_close() seals the active segment and does the same for it,
+ *     unless its files already hold exactly its indexes (stored_on /
+ *     stored_tn: nothing appended since they were loaded or written).
+ *   - recovery at open writes and syncs the rebuilt files itself, unless
+ *     they already hold exactly the rebuilt indexes (then nothing); if
+ *     that write fails, a sealed segment gets index_pending (the next
+ *     sync writes them), the active one's are written at close.
+ *   - a read that finds an index entry not pointing at its batch (see
+ *     "An offset index entry is checked" below) rebuilds the segment's
+ *     indexes and rewrites the files itself (storing set, as a sync).
  * The active segment's files are therefore stale or missing until close;
  * after a crash it is always recovered, and at any open a missing,
  * inconsistent or short index is rebuilt (rn_segment_load_indexes).
+ *
+ * Recovery (unclean open) checks but does not sync: the recovery point
+ * stays at the checkpoint (Kafka's LogLoader does the same), the recovered
+ * segments holding offsets past it go on the dirty list, and the next
+ * sync fdatasyncs them and moves the recovery point. A crash before that
+ * checks them again. A close with nothing dirty, no index file to write
+ * and the checkpoint equal to the recovery point does no I/O at all.
  * After an unclean shutdown, segment i is trusted (not recovered) only if
  * the next one's base < the checkpointed recovery point: the recovery
  * point passed a record of segment i+1, so a sync ran after i was rolled
@@ -424,12 +439,16 @@ static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int
         }
         log->index_rebuilds++;
         *truncated = cut > 0;
-        /* Nothing is written or synced here (see "Recovery" above): data
-         * past the recovery point waits for the next sync, and so do the
-         * index files of a sealed segment whose files differ from the
-         * rebuilt indexes. The segment that ends up active (the last one,
-         * or one cut short: the later ones go) has its files written at
-         * close, if they differ then. */
+        /* Nothing is synced here (see "Recovery" above): data past the
+         * recovery point waits for the next sync. Index files are written
+         * (a repair) only when they differ from the rebuilt indexes; when
+         * that fails, a sealed segment's wait for the next sync, the
+         * active one's (the last one, or one cut short: the later ones
+         * go) for close. */
+        if (seg->stored_on < 0 || seg->stored_tn < 0) {
+            rn_segment_store_indexes(seg, 1);
+            log->dir_dirty = 1; /* the index files may be new */
+        }
         int sealed = i + 1 < n && cut == 0;
         int pending = sealed && (seg->stored_on < 0 || seg->stored_tn < 0);
         if (pending || cut > 0 || seg->next_offset > rp) {
@@ -850,12 +869,140 @@ unlock_append:
 
 /* ---- read ---- */
 
+static void segments_changed(rn_log *log);
+
+/* An offset index entry is checked when a read uses it, by the header read
+ * that the read does anyway: the batch at e.pos must be a batch (magic 2,
+ * a length within the segment) whose last offset is base + e.rel_offset.
+ * At open only the last entry is checked (scan_tail), so a damaged .index
+ * shows here. The read then scans from position 0 (and is served right),
+ * and index_entry_bad rebuilds the segment's indexes from its batch
+ * headers and rewrites its index files (rebuild_indexes). */
+
+/* Rebuilds seg's indexes from the headers in [0, size), as appends would
+ * have built them, and rewrites its index files (fdatasync'ed), as
+ * recovery at open does. Holds append_mu throughout (the active segment
+ * stays still; appends wait for this rare repair, fdatasyncs included)
+ * and mu only to read and to swap in the result; the scan and the writes
+ * run without mu, the writes with seg->storing set (deletion and
+ * compaction leave it alone). A segment already index_pending is left to
+ * the sync; a failed write is retried by the next sync (sealed) or at
+ * close (active). Gives up (the old index stays, each read falling back
+ * again) when the headers are not whole increasing batches, or seg left
+ * the array, or a sync is storing its files. */
+static void rebuild_indexes(rn_log *log, rn_segment *seg)
+{
+    pthread_mutex_lock(&log->append_mu);
+    pthread_mutex_lock(&log->mu);
+    int32_t i = find_segment(log, seg->base_offset);
+    int live = log->segs[i] == seg, is_active = live && i == log->nsegs - 1;
+    int64_t limit = seg->size;
+    pthread_mutex_unlock(&log->mu);
+    if (!live) {
+        pthread_mutex_unlock(&log->append_mu);
+        return;
+    }
+
+    rn_segment tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.base_offset = tmp.next_offset = seg->base_offset;
+    tmp.max_ts = tmp.max_ts_offset = -1;
+    tmp.oidx.max = seg->oidx.max;
+    tmp.tidx.max = seg->tidx.max;
+    rn_seg_cursor c;
+    rn_seg_cursor_init(&c, &tmp);
+    int64_t pos = 0, prev_last = -1;
+    int rc = 0;
+    while (rc == 0) {
+        rn_seg_batch b;
+        rn_oindex_entry oe;
+        rn_tindex_entry te;
+        rc = rn_segment_read_header(seg->ref.fd, pos, limit, &b);
+        if (rc == 0)
+            break;
+        if (rc == 1 && (b.magic != 2 || b.last_offset_delta < 0 || b.base_offset <= prev_last ||
+                        b.base_offset < seg->base_offset || rn_seg_batch_last(&b) - seg->base_offset > INT32_MAX))
+            rc = -EINVAL;
+        if (rc < 0)
+            break;
+        if ((rc = rn_oindex_reserve(&tmp.oidx, 1)) < 0 || (rc = rn_tindex_reserve(&tmp.tidx, 1)) < 0)
+            break;
+        int added = rn_seg_cursor_add(&c, &tmp, &b, log->cfg.index_interval_bytes, &oe, &te);
+        if (added & RN_SEG_NEW_OENTRY)
+            rn_oindex_commit(&tmp.oidx, &oe, 1);
+        if (added & RN_SEG_NEW_TENTRY)
+            rn_tindex_commit(&tmp.tidx, &te, 1);
+        prev_last = rn_seg_batch_last(&b);
+        pos += rn_seg_batch_size(&b);
+    }
+    rn_seg_cursor_commit(&tmp, &c);
+    if (rc == 0 && !is_active)
+        rc = rn_segment_seal_time_index(&tmp); /* sealed, as after its roll */
+
+    pthread_mutex_lock(&log->mu);
+    i = find_segment(log, seg->base_offset);
+    if (rc == 0 && (log->segs[i] != seg || seg->storing || seg->size != limit))
+        rc = -EAGAIN;
+    if (rc == 0)
+        rc = grow_ptrs(&log->dirty, &log->dirty_cap, log->ndirty + 1);
+    int store = 0;
+    if (rc == 0) {
+        rn_oindex o = seg->oidx;
+        rn_tindex t = seg->tidx;
+        seg->oidx = tmp.oidx;
+        seg->tidx = tmp.tidx;
+        tmp.oidx = o; /* freed below */
+        tmp.tidx = t;
+        seg->max_ts = tmp.max_ts;
+        seg->max_ts_offset = tmp.max_ts_offset;
+        seg->bytes_since_index = tmp.bytes_since_index;
+        seg->stored_on = seg->stored_tn = -1;
+        store = !seg->index_pending; /* else the next sync writes them */
+        seg->storing = store;
+        segments_changed(log);
+    }
+    pthread_mutex_unlock(&log->mu);
+    if (store) {
+        int src = rn_segment_store_indexes(seg, 1);
+        pthread_mutex_lock(&log->mu);
+        seg->storing = 0;
+        if (src < 0 && !is_active) { /* the next sync tries again (room made above) */
+            mark_dirty(log, seg);
+            seg->index_pending = 1;
+        }                            /* (the active one's: at close) */
+        pthread_mutex_unlock(&log->mu);
+    }
+    pthread_mutex_unlock(&log->append_mu);
+    if (rc < 0)
+        rn_warn("log: %s: cannot rebuild the index: %s", seg->path, strerror(-rc));
+    else
+        rn_info("log: %s: index rebuilt from the log (%d entries)", seg->path, (int)seg->oidx.n);
+    rn_oindex_release(&tmp.oidx);
+    rn_tindex_release(&tmp.tidx);
+}
+
+static void index_entry_bad(rn_log *log, rn_segment *seg, int64_t pos, int64_t expect_last)
+{
+    rn_warn("log: %s.index: the entry for offset %" PRId64 " at position %" PRId64
+            " does not point at its batch; scanning the segment and rebuilding its index",
+            seg->path, expect_last, pos);
+    rebuild_indexes(log, seg);
+}
+
 /* Scans headers from pos for the first batch whose last offset >= offset.
- * 1 with *pos_out and *b, 0 when the segment ends first, negative errno. */
-static int seek_batch(int fd, int64_t pos, int64_t limit, int64_t offset, int64_t *pos_out, rn_seg_batch *b)
+ * 1 with *pos_out and *b, 0 when the segment ends first, negative errno.
+ * expect_last >= 0: pos came from an index entry, whose batch ends there;
+ * -ESTALE when the first header read is not that batch. */
+static int seek_batch(int fd, int64_t pos, int64_t limit, int64_t offset, int64_t expect_last, int64_t *pos_out,
+                      rn_seg_batch *b)
 {
     for (;;) {
         int rc = rn_segment_read_header(fd, pos, limit, b);
+        if (expect_last >= 0) {
+            if ((rc == 1 && (b->magic != 2 || rn_seg_batch_last(b) != expect_last)) || rc == 0 || rc == -EINVAL)
+                return -ESTALE;
+            expect_last = -1;
+        }
         if (rc <= 0)
             return rc == -EINVAL ? -EIO : rc;
         if (rn_seg_batch_last(b) >= offset) {
@@ -883,18 +1030,27 @@ int rn_log_read(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offs
             return 0;
         }
         rn_segment *seg = log->segs[i];
-        int64_t pos = offset > seg->base_offset ? rn_oindex_lookup(&seg->oidx, offset - seg->base_offset) : 0;
-        int64_t limit = seg->size, stop = limit;
+        int32_t ei = offset > seg->base_offset ? rn_oindex_find(&seg->oidx, offset - seg->base_offset) : -1;
+        int64_t pos = ei >= 0 ? seg->oidx.e[ei].pos : 0;
+        int64_t expect_last = ei >= 0 ? seg->base_offset + seg->oidx.e[ei].rel_offset : -1;
+        int64_t limit = seg->size, stop = limit, stop_last = -1;
         int bounded = max_offset < seg->next_offset;
-        if (bounded)
-            stop = rn_oindex_lookup(&seg->oidx, max_offset - seg->base_offset);
+        if (bounded) {
+            int32_t si = rn_oindex_find(&seg->oidx, max_offset - seg->base_offset);
+            stop = si >= 0 ? seg->oidx.e[si].pos : 0;
+            stop_last = si >= 0 ? seg->base_offset + seg->oidx.e[si].rel_offset : -1;
+        }
         rn_segment_hold(seg);
         pthread_mutex_unlock(&log->mu);
 
         int fd = seg->ref.fd;
         int64_t at = 0;
         rn_seg_batch b;
-        int rc = seek_batch(fd, pos, limit, offset, &at, &b);
+        int rc = seek_batch(fd, pos, limit, offset, expect_last, &at, &b);
+        if (rc == -ESTALE) {
+            index_entry_bad(log, seg, pos, expect_last);
+            rc = seek_batch(fd, 0, limit, offset, -1, &at, &b);
+        }
         if (rc == 0) { /* offset lies past this segment's batches: the next one */
             pthread_mutex_lock(&log->mu);
             i = segment_after(log, seg->base_offset);
@@ -910,12 +1066,24 @@ int rn_log_read(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offs
         int64_t want = max_bytes > first ? max_bytes : first;
         int64_t end = limit - at < want ? limit : at + want;
         if (bounded) { /* stop at the first batch with baseOffset >= max_offset */
-            int64_t p = at + first;
-            if (stop > p)
+            int64_t p = at + first, p_last = -1;
+            if (stop > p) {
                 p = stop;
+                p_last = stop_last; /* an index entry's: checked by the first read */
+            }
             while (p < end) {
                 rn_seg_batch nb;
                 rc = rn_segment_read_header(fd, p, limit, &nb);
+                if (p_last >= 0) {
+                    int bad = (rc == 1 && (nb.magic != 2 || rn_seg_batch_last(&nb) != p_last)) || rc == 0 ||
+                              rc == -EINVAL;
+                    p_last = -1;
+                    if (bad) {
+                        index_entry_bad(log, seg, p, stop_last);
+                        p = at + first;
+                        continue;
+                    }
+                }
                 if (rc < 0) {
                     rn_segment_drop(seg);
                     return rc == -EINVAL ? -EIO : rc;
@@ -990,17 +1158,23 @@ static int offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t
         }
         rn_segment *seg = log->segs[i];
         const rn_tindex_entry *te = rn_tindex_lookup(&seg->tidx, ts);
-        int64_t pos = te ? rn_oindex_lookup(&seg->oidx, te->rel_offset) : 0;
+        int32_t ei = te ? rn_oindex_find(&seg->oidx, te->rel_offset) : -1;
         if (start > seg->base_offset) { /* both lower bounds: the larger one is too */
-            int64_t spos = rn_oindex_lookup(&seg->oidx, start - seg->base_offset);
-            if (spos > pos)
-                pos = spos;
+            int32_t si = rn_oindex_find(&seg->oidx, start - seg->base_offset);
+            if (si > ei)
+                ei = si;
         }
+        int64_t pos = ei >= 0 ? seg->oidx.e[ei].pos : 0;
+        int64_t expect_last = ei >= 0 ? seg->base_offset + seg->oidx.e[ei].rel_offset : -1;
         int64_t limit = seg->size;
         rn_segment_hold(seg);
         pthread_mutex_unlock(&log->mu);
 
-        int rc = rn_segment_find_time(seg->ref.fd, pos, limit, ts, start, offset_out, ts_out, exact_out);
+        int rc = rn_segment_find_time(seg->ref.fd, pos, limit, expect_last, ts, start, offset_out, ts_out, exact_out);
+        if (rc == -ESTALE) { /* see "An offset index entry is checked" */
+            index_entry_bad(log, seg, pos, expect_last);
+            rc = rn_segment_find_time(seg->ref.fd, 0, limit, -1, ts, start, offset_out, ts_out, exact_out);
+        }
         if (rc != 0) {
             rn_segment_drop(seg);
             return rc == 1 ? 0 : rc == -EINVAL ? -EIO : rc;

@@ -55,7 +55,11 @@ typedef struct rn_log_config {
  * every batch past the recovery point is checked (length, magic, CRC32C,
  * increasing offsets: compaction leaves gaps) and the log is truncated at
  * the first bad byte; indexes of the checked segments are rebuilt. Missing
- * or inconsistent indexes are rebuilt in any case. Before that, in any
+ * or inconsistent indexes are rebuilt in any case (index files are
+ * written only when they differ from the rebuilt indexes; data is not
+ * synced: after an unclean shutdown the recovery point stays at the
+ * checkpoint until the next rn_log_sync). Nothing is written when nothing
+ * needs repair. Before that, in any
  * case: an interrupted compaction swap is completed (.swap files), and
  * leftover *.cleaned, *.deleted and index files without a .log are removed.
  * The log start offset is max(first segment's base, log-start-offset); if
@@ -64,8 +68,11 @@ typedef struct rn_log_config {
 int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out);
 
 /* Syncs, writes every index file not yet written (the active segment's) and
- * the recovery-point checkpoint, closes files, frees. Readers still holding
- * segment references keep those files open until they drop them. */
+ * the recovery-point checkpoint, closes files, frees. Each only when
+ * needed: a log with nothing written since the last sync, index files
+ * holding what memory holds and the checkpoint current is closed without
+ * any write or sync. Readers still holding segment references keep those
+ * files open until they drop them. */
 void rn_log_close(rn_log *log);
 
 /* Closes and removes the folder and everything in it (topic deletion).
@@ -128,7 +135,8 @@ int64_t rn_log_sync(rn_log *log);
 
 /* Offsets below it are on stable storage and, for every segment below it,
  * so are the index files (what the last rn_log_sync() that wrote all its
- * index files returned, or the end offset right after open). After an
+ * index files returned, or right after open the end offset after a clean
+ * shutdown, min(checkpoint, end offset) after an unclean one). After an
  * unclean shutdown, segments that end below the checkpointed value are
  * trusted as they are. */
 int64_t rn_log_recovery_point(rn_log *log);

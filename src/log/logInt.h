@@ -250,9 +250,9 @@ int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound);
  * truncates the file at the first bad byte (ftruncate + fdatasync), and
  * rebuilds both indexes, sealed, in memory only. Then compares them with
  * the index files: stored_on/stored_tn say whether those already hold
- * exactly that (nothing to write) or not (-1: the caller has them written,
- * by a sync). Neither writes the index files nor syncs the .log (the log
- * keeps its recovery point below data it has not synced: see log.c).
+ * exactly that (nothing to write) or not (-1: the caller writes them).
+ * Neither writes the index files nor syncs the .log (the log keeps its
+ * recovery point below data it has not synced: see log.c).
  * *truncated_bytes_out = bytes cut off. */
 int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *truncated_bytes_out);
 
@@ -266,8 +266,10 @@ int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out
  * timestamp >= ts, skipping records below min_offset (the log start
  * offset). 1 with *offset_out, *ts_out (*exact_out = 0 when the batch's
  * base offset, raised to min_offset, and maxTimestamp stand in for a
- * compressed batch), 0 when none, negative errno. */
-int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t min_offset,
+ * compressed batch), 0 when none, negative errno. expect_last >= 0: pos
+ * came from an offset index entry whose batch ends there; -ESTALE when
+ * the header at pos is not such a batch (the entry is bad). */
+int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t expect_last, int64_t ts, int64_t min_offset,
                          int64_t *offset_out, int64_t *ts_out, int *exact_out);
 
 /* Adds one time index entry (in memory) with the segment's max timestamp

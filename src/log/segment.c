@@ -614,12 +614,17 @@ static int walk_records(int fd, int64_t pos, const rn_seg_batch *b, int64_t ts, 
     return 0;
 }
 
-int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t ts, int64_t min_offset,
+int rn_segment_find_time(int fd, int64_t pos, int64_t limit, int64_t expect_last, int64_t ts, int64_t min_offset,
                          int64_t *offset_out, int64_t *ts_out, int *exact_out)
 {
     for (;;) {
         rn_seg_batch b;
         int rc = rn_segment_read_header(fd, pos, limit, &b);
+        if (expect_last >= 0) { /* the index entry that gave pos: checked by this read */
+            if ((rc == 1 && (b.magic != 2 || rn_seg_batch_last(&b) != expect_last)) || rc == 0 || rc == -EINVAL)
+                return -ESTALE;
+            expect_last = -1;
+        }
         if (rc <= 0)
             return rc;
         if (b.max_timestamp >= ts && rn_seg_batch_last(&b) >= min_offset) {

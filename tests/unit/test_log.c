@@ -789,14 +789,13 @@ static void deleted_index_is_rebuilt(void **state)
 
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
     assert_int_equal(rn_log_index_rebuilds(log), 1);
-    assert_int_equal(file_size(ip), -1); /* rebuilt in memory; the active segment's files at close */
-    check_all_offsets(log, m);
-    check_times(log, m, 990, 1000 + m->n * 10);
-    rn_log_close(log);
     assert_int_equal(file_size(ip), tsz);
     snprintf(ip, sizeof(ip), "%s/%020d.index", f->dir, 0);
     assert_int_equal(file_size(ip), isz);
     check_index_file(f->dir, 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log);
 
     /* an inconsistent index (entry past the end of the log) is rebuilt too */
     int fd = open(ip, O_WRONLY | O_APPEND);
@@ -805,10 +804,9 @@ static void deleted_index_is_rebuilt(void **state)
     close(fd);
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
     assert_int_equal(rn_log_index_rebuilds(log), 1);
+    assert_int_equal(file_size(ip), isz);
     check_all_offsets(log, m);
     rn_log_close(log);
-    assert_int_equal(file_size(ip), isz); /* rewritten at close */
-    check_index_file(f->dir, 0);
     free(m);
 }
 
@@ -951,20 +949,22 @@ static void index_write_failure_at_close_is_rebuilt_at_open(void **state)
     /* a "clean" open still rebuilds what is missing */
     assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
     assert_int_equal(rn_log_index_rebuilds(log), 1);
+    check_index_file(f->dir, 0);
     check_all_offsets(log, m);
     check_times(log, m, 990, 1000 + m->n * 10);
-    rn_log_close(log); /* writes them */
-    check_index_file(f->dir, 0);
-    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
-    assert_int_equal(rn_log_index_rebuilds(log), 0);
     rn_log_close(log);
     free(m);
 }
 
-static int fdatasync_calls;
+static int fdatasync_calls, log_fdatasync_calls;
 
 static int counting_fdatasync(int fd)
 {
+    char link[64], target[512];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n > 4 && memcmp(target + n - 4, ".log", 4) == 0)
+        log_fdatasync_calls++; /* of a segment's .log */
     fdatasync_calls++;
     return fdatasync(fd);
 }
@@ -1292,7 +1292,7 @@ static void crash_with_the_active_index_never_written_recovers(void **state)
 
     assert_int_equal(rn_log_open(crash, &f->cfg, 0, &log), 0);
     assert_int_equal(rn_log_index_rebuilds(log), 1); /* only the active segment */
-    assert_int_equal(count_files(crash, ".index"), nseg - 1); /* its files: at close */
+    assert_int_equal(count_files(crash, ".index"), nseg);
     check_all_offsets(log, m);
     check_times(log, m, 0, m->ts[m->n - 1] + 5);
     int64_t ts, off;
@@ -1382,6 +1382,191 @@ static void segment_ending_at_the_recovery_point_is_checked(void **state)
     assert_int_equal(rn_log_open(crash, &f->cfg, 1, &log), 0);
     assert_int_equal(rn_log_index_rebuilds(log), 0);
     check_index_file(crash, 0);
+    rn_log_close(log);
+    free(m);
+}
+
+/* ---- index entries checked when used; the tail's continuity; no I/O when nothing changed ---- */
+
+/* Every .index entry but the last is moved 13 bytes into its batch (still
+ * increasing, so the file loads): reads and time lookups that use them
+ * find a non-batch there, scan the segment instead, and the index is
+ * rebuilt (the files rewritten by the next sync or at close). */
+static void bad_index_entries_are_caught_when_used(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 3000;
+    f->cfg.index_interval_bytes = 150;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 120, 1000, 30);
+    rn_log_close(log);
+    int64_t bases[64];
+    int n = segment_bases(f->dir, bases, 64), damaged = 0;
+    assert_true(n >= 3);
+    for (int i = 0; i < n; i++) {
+        char ip[256];
+        snprintf(ip, sizeof(ip), "%s/%020lld.index", f->dir, (long long)bases[i]);
+        int fd = open(ip, O_RDWR);
+        assert_true(fd >= 0);
+        uint8_t e[8];
+        for (int k = 0; pread(fd, e, 8, (k + 1) * 8) == 8; k++) { /* entry k is not the last */
+            assert_int_equal(pread(fd, e, 8, k * 8), 8);
+            be_patch32(e + 4, (uint32_t)be_get(e + 4, 4) + 13);
+            assert_int_equal(pwrite(fd, e, 8, k * 8), 8);
+            damaged++;
+        }
+        close(fd);
+    }
+    assert_true(damaged > 10);
+
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0); /* only the last entries are checked at open */
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    for (int64_t o = 0; o < m->n; o += 7) /* reads bounded by an offset (the stop entry) */
+        check_read(log, m, o, 1 << 20, o + 9);
+    assert_true(rn_log_sync(log) >= 0); /* writes the rebuilt sealed segments' files */
+    rn_log_close(log);                  /* and the active one's */
+    for (int i = 0; i < n; i++)
+        check_index_file(f->dir, bases[i]);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    check_all_offsets(log, m);
+    check_times(log, m, 990, 1000 + m->n * 10);
+    rn_log_close(log);
+    free(m);
+}
+
+/* A copy of the last batch appended after a clean close (the same offsets
+ * again) is cut off at open, clean or not; so is a batch going backwards. */
+static void tail_batch_repeating_offsets_is_cut_off(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 300;
+    for (int clean = 1; clean >= 0; clean--) {
+        assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+        append_many(log, m, 20, 1000, 40);
+        rn_log_close(log);
+        char p[256];
+        last_segment_path(f->dir, ".log", p, sizeof(p));
+        int64_t sz = file_size(p);
+        int fd = open(p, O_RDWR);
+        uint8_t h[12];
+        /* the last batch: find it by walking the headers */
+        int64_t pos = 0, last_pos = 0;
+        while (pos < sz) {
+            assert_int_equal(pread(fd, h, 12, pos), 12);
+            last_pos = pos;
+            pos += 12 + (int64_t)be_get(h + 8, 4);
+        }
+        size_t len = (size_t)(sz - last_pos);
+        uint8_t *copy = malloc(len);
+        assert_int_equal(pread(fd, copy, len, last_pos), (ssize_t)len);
+        assert_int_equal(pwrite(fd, copy, len, sz), (ssize_t)len);
+        free(copy);
+        close(fd);
+        assert_int_equal(rn_log_open(f->dir, &f->cfg, clean, &log), 0);
+        assert_int_equal(file_size(p), sz);
+        check_all_offsets(log, m); /* each offset once */
+        rn_log_close(log);
+    }
+    free(m);
+}
+
+static int io_opens_for_write;
+static int counting_open(const char *path, int flags, mode_t mode)
+{
+    if (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC))
+        io_opens_for_write += (flags & O_CREAT) != 0 || !(flags & O_RDWR); /* the .log's O_RDWR is not a write */
+    return open(path, flags, mode);
+}
+
+static ino_t inode_of(const char *dir, const char *name)
+{
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_ino;
+}
+
+/* Closing a log with nothing changed since the last sync writes and syncs
+ * nothing; so does opening it, clean or after a crash that changed
+ * nothing (the tail is still checked). */
+static void idle_close_and_open_do_no_io(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 2000;
+    f->cfg.index_interval_bytes = 200;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 40, 1000, 40);
+    rn_log_close(log);
+    ino_t rp_ino = inode_of(f->dir, "recovery-point");
+    static uint8_t a[1 << 16], b[1 << 16];
+    size_t alen = slurp_indexes(f->dir, a, sizeof(a));
+
+    for (int round = 0; round < 3; round++) {
+        int clean = round != 1; /* round 1: as after a crash right after a clean close */
+        fdatasync_calls = io_opens_for_write = 0;
+        rn_log_io_ops.fdatasync = counting_fdatasync;
+        rn_log_io_ops.open = counting_open;
+        assert_int_equal(rn_log_open(f->dir, &f->cfg, clean, &log), 0);
+        assert_int_equal(rn_log_index_rebuilds(log), clean ? 0 : 1);
+        assert_int_equal(rn_log_recovery_point(log), m->n);
+        check_all_offsets(log, m);
+        assert_int_equal(rn_log_sync(log), m->n);
+        rn_log_close(log);
+        rn_log_io_reset();
+        assert_int_equal(fdatasync_calls, 0);
+        assert_int_equal(io_opens_for_write, 0);
+        assert_true(inode_of(f->dir, "recovery-point") == rp_ino); /* not rewritten */
+    }
+    size_t blen = slurp_indexes(f->dir, b, sizeof(b));
+    assert_int_equal(blen, alen);
+    assert_memory_equal(a, b, alen);
+
+    /* one append: its segment's .log, its index files, the checkpoint */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 1, 1000, 40);
+    fdatasync_calls = 0;
+    rn_log_io_ops.fdatasync = counting_fdatasync;
+    rn_log_close(log);
+    rn_log_io_reset();
+    assert_int_equal(fdatasync_calls, 4);
+    check_trusted_segments_have_indexes(f->dir);
+    assert_int_equal(read_checkpoint(f->dir), m->n);
+
+    /* a crash with data past the checkpoint: checked at open, synced (and
+     * the recovery point moved) by the next sync, not by the open */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 3, 1000, 40);
+    char crash[256];
+    snprintf(crash, sizeof(crash), "%s/crashed", f->root);
+    copy_dir(f->dir, crash);
+    rn_log_close(log);
+    int64_t ck = read_checkpoint(crash);
+    assert_true(ck < m->n);
+    fdatasync_calls = log_fdatasync_calls = 0;
+    rn_log_io_ops.fdatasync = counting_fdatasync;
+    assert_int_equal(rn_log_open(crash, &f->cfg, 0, &log), 0);
+    assert_int_equal(log_fdatasync_calls, 0); /* only stale index files were repaired */
+    assert_true(fdatasync_calls <= 2 * rn_log_index_rebuilds(log));
+    assert_int_equal(rn_log_recovery_point(log), ck);
+    check_all_offsets(log, m);
+    assert_int_equal(rn_log_sync(log), m->n);
+    assert_true(log_fdatasync_calls >= 1);
+    rn_log_io_reset();
+    assert_int_equal(rn_log_recovery_point(log), m->n);
+    rn_log_close(log);
+    assert_int_equal(read_checkpoint(crash), m->n);
+    assert_int_equal(rn_log_open(crash, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
     rn_log_close(log);
     free(m);
 }
@@ -1487,6 +1672,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(crash_with_the_active_index_never_written_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_between_a_roll_and_the_flusher_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(segment_ending_at_the_recovery_point_is_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_index_entries_are_caught_when_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_batch_repeating_offsets_is_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_close_and_open_do_no_io, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_append_read_and_sync_agree, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
