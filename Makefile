@@ -38,7 +38,7 @@ SCHEMAS   = $(wildcard schema/*.schema)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps run test unit integration test-san clean bench fmt
+.PHONY: all deps run test unit integration test-san clean bench fmt crashloop
 all: $(BUILD)/runneld $(BUILD)/runnel
 
 $(BUILD)/gen/proto_gen.c $(BUILD)/gen/proto_gen.h $(BUILD)/gen/proto_roundtrip.c &: tools/gen_proto.py $(SCHEMAS)
@@ -89,6 +89,11 @@ test: deps
 # mock cluster; see docs/cli.md.  ROUNDS=N to change the round count.
 bench: $(BUILD)/runneld $(BUILD)/runnel
 	RUNNELD=$(abspath $(BUILD)/runneld) RUNNEL=$(abspath $(BUILD)/runnel) scripts/bench.sh
+
+# The crash loop at length (make test runs its default 50 cycles).
+crashloop: $(BUILD)/runneld
+	RUNNELD=$(abspath $(BUILD)/runneld) RUNNEL_CRASH_CYCLES=$${RUNNEL_CRASH_CYCLES:-200} \
+	    $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_recovery_crashloop.py -o timeout=1800
 
 clean:
 	rm -rf build build-san

@@ -452,6 +452,10 @@ void rn_handle_offset_commit(rn_req *req)
             cs[k].offset = p->CommittedOffset;
             cs[k].leader_epoch = p->CommittedLeaderEpoch;
             cs[k].metadata = gb(p->CommittedMetadata);
+            /* Kafka's offset.metadata.max.bytes; also keeps the stored
+             * record's int16 string length valid. */
+            if (p->CommittedMetadata.len > rn_g.cfg.offset_metadata_max_bytes)
+                cs[k].error = RN_ERR_OFFSET_METADATA_TOO_LARGE;
         }
     /* Commits for partitions that do not exist fail alone, as in Kafka. */
     rn_topics_rdlock();
@@ -460,7 +464,9 @@ void rn_handle_offset_commit(rn_req *req)
     int *map = RN_ALLOC(req, int, n);
     for (int i = 0; valid && map && i < n; i++) {
         rn_str name = {(const char *)cs[i].topic.ptr, cs[i].topic.len};
-        if (!rn_partition_find(rn_topic_find(name), cs[i].partition)) {
+        if (cs[i].error == RN_ERR_OFFSET_METADATA_TOO_LARGE) {
+            map[i] = -1;
+        } else if (!rn_partition_find(rn_topic_find(name), cs[i].partition)) {
             cs[i].error = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             map[i] = -1;
         } else {
@@ -479,7 +485,7 @@ void rn_handle_offset_commit(rn_req *req)
     for (int i = 0; i < n; i++)
         if (map[i] >= 0)
             cs[i].error = valid[map[i]].error;
-        else if (gerr != RN_ERR_NONE)
+        else if (gerr != RN_ERR_NONE && cs[i].error != RN_ERR_OFFSET_METADATA_TOO_LARGE)
             cs[i].error = gerr;
     rn_OffsetCommitResponse_init(rs);
     rs->Topics = RN_ALLOC(req, rn_OffsetCommitResponse_OffsetCommitResponseTopic, rq.Topics_count);

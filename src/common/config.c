@@ -184,6 +184,8 @@ static const cfg_key keys[] = {
      0, "Longest session timeout a group member may ask for, in ms"},
     {"group.max.size", T_INT, FIELD(group_max_size), "2147483647", 1, INT32_MAX, NULL, NULL, 0,
      "Most members one consumer group may have"},
+    {"offset.metadata.max.bytes", T_INT, FIELD(offset_metadata_max_bytes), "4096", 0, 32767, NULL, NULL, 0,
+     "Longest metadata string a committed offset may carry"},
     {"offsets.topic.num.partitions", T_INT, FIELD(offsets_topic_num_partitions), "50", 1, 100000, NULL, NULL, 0,
      "Partitions of __consumer_offsets (fixed once the topic exists)"},
     {"offsets.retention.minutes", T_INT, FIELD(offsets_retention_minutes), "10080", 1, INT32_MAX, NULL, NULL, 0,

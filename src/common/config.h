@@ -77,6 +77,7 @@ typedef struct rn_config {
     int32_t group_min_session_timeout_ms;    /* group.min.session.timeout.ms, default 6000 */
     int32_t group_max_session_timeout_ms;    /* group.max.session.timeout.ms, default 1800000 */
     int32_t group_max_size;                  /* group.max.size, default 2147483647 */
+    int32_t offset_metadata_max_bytes;       /* offset.metadata.max.bytes, default 4096 (max 32767) */
     int32_t offsets_topic_num_partitions;    /* offsets.topic.num.partitions, default 50 */
     int32_t offsets_retention_minutes;       /* offsets.retention.minutes, default 10080 (7 days) */
     char compression_type[16];           /* compression.type, default "producer" */

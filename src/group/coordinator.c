@@ -34,6 +34,22 @@
  *
  * One mutex guards everything; a timer thread expires sessions and
  * finishes rebalances every TICK_MS.
+ *
+ * __consumer_offsets records (Kafka's, big-endian; string = int16 length +
+ * bytes, -1 = null; bytes = int32 length + bytes; a null value is a
+ * tombstone):
+ *   offset key:   int16 version (1) | string group | string topic | int32 partition
+ *   offset value: int16 version (3) | int64 offset | int32 leader epoch
+ *                 | string metadata | int64 commit timestamp ms
+ *   group key:    int16 version (2) | string group
+ *   group value:  int16 version (3) | string protocol type | int32 generation
+ *                 | string protocol | string leader | int64 state timestamp ms
+ *                 | int32 M, M x (string member id | string instance id
+ *                   | string client id | string client host | int32 rebalance timeout ms
+ *                   | int32 session timeout ms | bytes subscription | bytes assignment)
+ * Loading takes offset keys of version 0 or 1 and offset values of versions
+ * 0-3 (the leader epoch from version 3 on), and reads a group value only up
+ * to its protocol: members are not restored (see rn_group_load_record).
  */
 #include "group/group.h"
 
@@ -46,6 +62,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/bin.h"
 #include "common/clock.h"
 #include "common/rlog.h"
 #include "proto/record_codec.h"
@@ -183,16 +200,6 @@ static int eq(rn_gbytes b, const char *s)
 
 static int is_null_or_empty(rn_gbytes b) { return b.len <= 0; }
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Kafka places a group on partition abs(groupId.hashCode) % n (Java's String.hashCode). */
 int32_t rn_group_partition_for(rn_gbytes group_id, int32_t npartitions)
 {
@@ -209,7 +216,7 @@ static group *find_group(rn_gbytes id)
 {
     if (!nbuckets || id.len < 0)
         return NULL;
-    for (group *g = buckets[hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1)]; g; g = g->next)
+    for (group *g = buckets[rn_hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1)]; g; g = g->next)
         if (eq(id, g->id))
             return g;
     return NULL;
@@ -224,7 +231,7 @@ static void table_grow(void)
     for (size_t i = 0; i < nbuckets; i++)
         for (group *g = buckets[i], *next; g; g = next) {
             next = g->next;
-            size_t s = hash_bytes((const uint8_t *)g->id, strlen(g->id)) & (n - 1);
+            size_t s = rn_hash_bytes(g->id, strlen(g->id)) & (n - 1);
             g->next = nb[s];
             nb[s] = g;
         }
@@ -242,7 +249,7 @@ static group *create_group(rn_gbytes id)
         abort();
     g->id = dup_bytes(id);
     g->state = S_EMPTY;
-    size_t s = hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1);
+    size_t s = rn_hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1);
     g->next = buckets[s];
     buckets[s] = g;
     ngroups++;
@@ -266,7 +273,7 @@ static void free_member(member *m)
 
 static void destroy_group(group *g)
 {
-    size_t s = hash_bytes((const uint8_t *)g->id, strlen(g->id)) & (nbuckets - 1);
+    size_t s = rn_hash_bytes(g->id, strlen(g->id)) & (nbuckets - 1);
     for (group **pp = &buckets[s]; *pp; pp = &(*pp)->next)
         if (*pp == g) {
             *pp = g->next;
@@ -337,54 +344,6 @@ static char *new_member_id(rn_gbytes client_id, rn_gbytes instance_id)
 
 /* ---- persistence: Kafka's __consumer_offsets key and value formats ---- */
 
-typedef struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-} wbuf;
-
-static void wb_raw(wbuf *b, const void *d, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p)
-            abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
-static void wb_be(wbuf *b, uint64_t v, int n)
-{
-    uint8_t t[8];
-    for (int i = n - 1; i >= 0; i--) {
-        t[i] = (uint8_t)v;
-        v >>= 8;
-    }
-    wb_raw(b, t, (size_t)n);
-}
-
-static void wb_str(wbuf *b, const char *s) /* int16 length, -1 = null */
-{
-    if (!s) {
-        wb_be(b, (uint16_t)-1, 2);
-        return;
-    }
-    size_t n = strlen(s);
-    wb_be(b, n, 2);
-    wb_raw(b, s, n);
-}
-
-static void wb_bytes(wbuf *b, const uint8_t *p, int32_t len) /* int32 length */
-{
-    wb_be(b, (uint32_t)(len < 0 ? 0 : len), 4);
-    if (len > 0)
-        wb_raw(b, p, (size_t)len);
-}
-
 static int64_t write_records(group *g, const rn_kv *kvs, int n)
 {
     if (!H.append)
@@ -400,37 +359,37 @@ static int64_t write_records(group *g, const rn_kv *kvs, int n)
     return ticket;
 }
 
-static void offset_key(wbuf *k, const char *group_id, const char *topic, int32_t partition)
+static void offset_key(rn_bin_writer *k, const char *group_id, const char *topic, int32_t partition)
 {
-    wb_be(k, 1, 2);
-    wb_str(k, group_id);
-    wb_str(k, topic);
-    wb_be(k, (uint32_t)partition, 4);
+    rn_bin_put_be(k, 1, 2);
+    rn_bin_put_str(k, group_id);
+    rn_bin_put_str(k, topic);
+    rn_bin_put_be(k, (uint32_t)partition, 4);
 }
 
-static void group_key(wbuf *k, const char *group_id)
+static void group_key(rn_bin_writer *k, const char *group_id)
 {
-    wb_be(k, 2, 2);
-    wb_str(k, group_id);
+    rn_bin_put_be(k, 2, 2);
+    rn_bin_put_str(k, group_id);
 }
 
 /* Group metadata value v3 (generation, protocol, leader, members). */
-static void group_value(wbuf *v, group *g)
+static void group_value(rn_bin_writer *v, group *g)
 {
-    wb_be(v, 3, 2);
-    wb_str(v, g->protocol_type ? g->protocol_type : "");
-    wb_be(v, (uint32_t)g->generation, 4);
-    wb_str(v, g->protocol_name);
-    wb_str(v, g->leader);
-    wb_be(v, (uint64_t)rn_now_ms(), 8);
-    wb_be(v, (uint32_t)g->nmembers, 4);
+    rn_bin_put_be(v, 3, 2);
+    rn_bin_put_str(v, g->protocol_type ? g->protocol_type : "");
+    rn_bin_put_be(v, (uint32_t)g->generation, 4);
+    rn_bin_put_str(v, g->protocol_name);
+    rn_bin_put_str(v, g->leader);
+    rn_bin_put_be(v, (uint64_t)rn_now_ms(), 8);
+    rn_bin_put_be(v, (uint32_t)g->nmembers, 4);
     for (member *m = g->members; m; m = m->next) {
-        wb_str(v, m->id);
-        wb_str(v, m->instance_id);
-        wb_str(v, m->client_id);
-        wb_str(v, m->client_host);
-        wb_be(v, (uint32_t)m->rebalance_timeout_ms, 4);
-        wb_be(v, (uint32_t)m->session_timeout_ms, 4);
+        rn_bin_put_str(v, m->id);
+        rn_bin_put_str(v, m->instance_id);
+        rn_bin_put_str(v, m->client_id);
+        rn_bin_put_str(v, m->client_host);
+        rn_bin_put_be(v, (uint32_t)m->rebalance_timeout_ms, 4);
+        rn_bin_put_be(v, (uint32_t)m->session_timeout_ms, 4);
         const uint8_t *meta = NULL;
         int32_t meta_len = 0;
         for (int i = 0; i < m->nprotocols; i++)
@@ -438,60 +397,25 @@ static void group_value(wbuf *v, group *g)
                 meta = m->protocols[i].meta;
                 meta_len = m->protocols[i].meta_len;
             }
-        wb_bytes(v, meta, meta_len);
-        wb_bytes(v, m->assignment, m->assignment_len);
+        rn_bin_put_bytes(v, meta, meta_len);
+        rn_bin_put_bytes(v, m->assignment, m->assignment_len);
     }
 }
 
 static int64_t persist_group(group *g, int tombstone)
 {
-    wbuf k = {0}, v = {0};
+    rn_bin_writer k = {0}, v = {0};
     group_key(&k, g->id);
     if (!tombstone)
         group_value(&v, g);
-    rn_kv kv = {k.p, (int32_t)k.len, tombstone ? NULL : v.p, tombstone ? -1 : (int32_t)v.len};
+    rn_kv kv = {k.buf, (int32_t)k.len, tombstone ? NULL : v.buf, tombstone ? -1 : (int32_t)v.len};
     int64_t t = write_records(g, &kv, 1);
-    free(k.p);
-    free(v.p);
+    rn_bin_writer_release(&k);
+    rn_bin_writer_release(&v);
     return t;
 }
 
 /* ---- loading ---- */
-
-typedef struct rbuf {
-    const uint8_t *p, *end;
-    int err;
-} rbuf;
-
-static uint64_t rb_be(rbuf *r, int n)
-{
-    if (r->end - r->p < n) {
-        r->err = 1;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | *r->p++;
-    return v;
-}
-
-static char *rb_str(rbuf *r)
-{
-    int16_t n = (int16_t)rb_be(r, 2);
-    if (r->err || n < 0)
-        return NULL;
-    if (r->end - r->p < n) {
-        r->err = 1;
-        return NULL;
-    }
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        abort();
-    memcpy(s, r->p, (size_t)n);
-    s[n] = 0;
-    r->p += n;
-    return s;
-}
 
 static offset *find_offset(group *g, const char *topic, int32_t partition)
 {
@@ -532,29 +456,31 @@ void rn_group_load_record(const uint8_t *key, int32_t key_len, const uint8_t *va
 {
     if (key_len < 2)
         return;
-    rbuf k = {key, key + key_len, 0};
-    int version = (int)rb_be(&k, 2);
-    char *gid = rb_str(&k);
+    rn_bin_reader k;
+    rn_bin_reader_init(&k, key, (size_t)key_len);
+    int version = (int)rn_bin_get_be(&k, 2);
+    char *gid = rn_bin_get_str_dup(&k);
     if (k.err || !gid)
         goto out;
     rn_gbytes id = {(const uint8_t *)gid, (int32_t)strlen(gid)};
     pthread_mutex_lock(&gmu);
     group *g = find_group(id);
     if (version <= 1) {
-        char *topic = rb_str(&k);
-        int32_t partition = (int32_t)rb_be(&k, 4);
+        char *topic = rn_bin_get_str_dup(&k);
+        int32_t partition = (int32_t)rn_bin_get_be(&k, 4);
         if (!k.err && topic) {
             if (!value) {
                 offset *o = g ? find_offset(g, topic, partition) : NULL;
                 if (o)
                     remove_offset(g, o);
             } else {
-                rbuf v = {value, value + value_len, 0};
-                int vv = (int)rb_be(&v, 2);
-                int64_t off = (int64_t)rb_be(&v, 8);
-                int32_t epoch = vv >= 3 ? (int32_t)rb_be(&v, 4) : -1;
-                char *meta = rb_str(&v);
-                int64_t ts = (int64_t)rb_be(&v, 8);
+                rn_bin_reader v;
+                rn_bin_reader_init(&v, value, value_len < 0 ? 0 : (size_t)value_len);
+                int vv = (int)rn_bin_get_be(&v, 2);
+                int64_t off = (int64_t)rn_bin_get_be(&v, 8);
+                int32_t epoch = vv >= 3 ? (int32_t)rn_bin_get_be(&v, 4) : -1;
+                char *meta = rn_bin_get_str_dup(&v);
+                int64_t ts = (int64_t)rn_bin_get_be(&v, 8);
                 if (!v.err) {
                     if (!g)
                         g = create_group(id);
@@ -575,11 +501,12 @@ void rn_group_load_record(const uint8_t *key, int32_t key_len, const uint8_t *va
             if (g && g->state == S_EMPTY)
                 destroy_group(g);
         } else {
-            rbuf v = {value, value + value_len, 0};
-            (void)rb_be(&v, 2);
-            char *ptype = rb_str(&v);
-            int32_t gen = (int32_t)rb_be(&v, 4);
-            char *pname = rb_str(&v);
+            rn_bin_reader v;
+            rn_bin_reader_init(&v, value, value_len < 0 ? 0 : (size_t)value_len);
+            (void)rn_bin_get_be(&v, 2);
+            char *ptype = rn_bin_get_str_dup(&v);
+            int32_t gen = (int32_t)rn_bin_get_be(&v, 4);
+            char *pname = rn_bin_get_str_dup(&v);
             if (!v.err) {
                 if (!g)
                     g = create_group(id);
@@ -1279,27 +1206,27 @@ static int16_t commit(rn_gbytes group_id, rn_gbytes member_id, rn_gbytes instanc
     if (!g)
         g = create_group(group_id);
     rn_kv *kvs = calloc((size_t)n, sizeof *kvs);
-    wbuf *keys = calloc((size_t)n, sizeof *keys), *vals = calloc((size_t)n, sizeof *vals);
+    rn_bin_writer *keys = calloc((size_t)n, sizeof *keys), *vals = calloc((size_t)n, sizeof *vals);
     if (!kvs || !keys || !vals)
         abort();
     int64_t now = rn_now_ms();
     for (int i = 0; i < n; i++) {
         char *topic = dup_bytes(commits[i].topic);
         offset_key(&keys[i], g->id, topic ? topic : "", commits[i].partition);
-        wb_be(&vals[i], 3, 2);
-        wb_be(&vals[i], (uint64_t)commits[i].offset, 8);
-        wb_be(&vals[i], (uint32_t)commits[i].leader_epoch, 4);
+        rn_bin_put_be(&vals[i], 3, 2);
+        rn_bin_put_be(&vals[i], (uint64_t)commits[i].offset, 8);
+        rn_bin_put_be(&vals[i], (uint32_t)commits[i].leader_epoch, 4);
         char *meta = dup_bytes(commits[i].metadata);
-        wb_str(&vals[i], meta ? meta : "");
-        wb_be(&vals[i], (uint64_t)now, 8);
-        kvs[i] = (rn_kv){keys[i].p, (int32_t)keys[i].len, vals[i].p, (int32_t)vals[i].len};
+        rn_bin_put_str(&vals[i], meta ? meta : "");
+        rn_bin_put_be(&vals[i], (uint64_t)now, 8);
+        kvs[i] = (rn_kv){keys[i].buf, (int32_t)keys[i].len, vals[i].buf, (int32_t)vals[i].len};
         free(topic);
         free(meta);
     }
     int64_t t = write_records(g, kvs, n);
     for (int i = 0; i < n; i++) {
-        free(keys[i].p);
-        free(vals[i].p);
+        rn_bin_writer_release(&keys[i]);
+        rn_bin_writer_release(&vals[i]);
     }
     free(keys);
     free(vals);
@@ -1389,11 +1316,12 @@ static int subscribed(group *g, const char *topic)
         const protocol *p = member_protocol(m, g->protocol_name);
         if (!p || p->meta_len < 6)
             continue;
-        rbuf r = {p->meta, p->meta + p->meta_len, 0};
-        (void)rb_be(&r, 2);               /* version */
-        int32_t n = (int32_t)rb_be(&r, 4); /* topics */
+        rn_bin_reader r;
+        rn_bin_reader_init(&r, p->meta, (size_t)p->meta_len);
+        (void)rn_bin_get_be(&r, 2);               /* version */
+        int32_t n = (int32_t)rn_bin_get_be(&r, 4); /* topics */
         for (int32_t i = 0; i < n && !r.err; i++) {
-            char *t = rb_str(&r);
+            char *t = rn_bin_get_str_dup(&r);
             int hit = t && strcmp(t, topic) == 0;
             free(t);
             if (hit)
@@ -1429,11 +1357,11 @@ int16_t rn_group_delete_offset(rn_gbytes group_id, rn_gbytes topic, int32_t part
     } else {
         offset *o = t ? find_offset(g, t, partition) : NULL;
         if (o) {
-            wbuf k = {0};
+            rn_bin_writer k = {0};
             offset_key(&k, g->id, t, partition);
-            rn_kv kv = {k.p, (int32_t)k.len, NULL, -1};
+            rn_kv kv = {k.buf, (int32_t)k.len, NULL, -1};
             int64_t tk = write_records(g, &kv, 1);
-            free(k.p);
+            rn_bin_writer_release(&k);
             if (tk < 0)
                 err = E_KAFKA_STORAGE_ERROR;
             else {
@@ -1556,18 +1484,18 @@ int16_t rn_group_delete(rn_gbytes group_id, int64_t *ticket)
         /* Tombstones for every offset and for the group itself. */
         int n = g->noffsets + 1;
         rn_kv *kvs = calloc((size_t)n, sizeof *kvs);
-        wbuf *keys = calloc((size_t)n, sizeof *keys);
+        rn_bin_writer *keys = calloc((size_t)n, sizeof *keys);
         if (!kvs || !keys)
             abort();
         for (int i = 0; i < g->noffsets; i++) {
             offset_key(&keys[i], g->id, g->offsets[i].topic, g->offsets[i].partition);
-            kvs[i] = (rn_kv){keys[i].p, (int32_t)keys[i].len, NULL, -1};
+            kvs[i] = (rn_kv){keys[i].buf, (int32_t)keys[i].len, NULL, -1};
         }
         group_key(&keys[n - 1], g->id);
-        kvs[n - 1] = (rn_kv){keys[n - 1].p, (int32_t)keys[n - 1].len, NULL, -1};
+        kvs[n - 1] = (rn_kv){keys[n - 1].buf, (int32_t)keys[n - 1].len, NULL, -1};
         int64_t t = write_records(g, kvs, n);
         for (int i = 0; i < n; i++)
-            free(keys[i].p);
+            rn_bin_writer_release(&keys[i]);
         free(keys);
         free(kvs);
         if (t < 0) {
@@ -1653,11 +1581,11 @@ static void expire(group *g, int64_t now, int64_t wall_now)
         for (int i = 0; i < g->noffsets;) {
             offset *o = &g->offsets[i];
             if (o->commit_ms + H.offsets_retention_ms < wall_now) {
-                wbuf k = {0};
+                rn_bin_writer k = {0};
                 offset_key(&k, g->id, o->topic, o->partition);
-                rn_kv kv = {k.p, (int32_t)k.len, NULL, -1};
+                rn_kv kv = {k.buf, (int32_t)k.len, NULL, -1};
                 write_records(g, &kv, 1);
-                free(k.p);
+                rn_bin_writer_release(&k);
                 remove_offset(g, o);
             } else {
                 i++;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/bin.h"
 #include "common/crc32c.h"
 #include "common/rlog.h"
 
@@ -226,22 +227,6 @@ void rn_pstate_each(const rn_pstate *s, void (*fn)(void *arg, const rn_producer_
 
 /* ---- snapshots ---- */
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 #define ENTRY_FIXED 27
 #define BATCH_BYTES 24
 
@@ -255,26 +240,26 @@ int rn_pstate_save(const rn_pstate *s, const char *dir, int64_t offset)
     if (!buf)
         return -ENOMEM;
     memcpy(buf, "RNPS", 4);
-    put_be(buf + 4, 1, 2);
-    put_be(buf + 6, (uint32_t)s->count, 4);
+    rn_bin_store_be(buf + 4, 1, 2);
+    rn_bin_store_be(buf + 6, (uint32_t)s->count, 4);
     size_t at = 10;
     for (size_t i = 0; i < s->nbuckets; i++)
         for (const pentry *e = s->buckets[i]; e; e = e->next) {
-            put_be(buf + at, (uint64_t)e->producer_id, 8);
-            put_be(buf + at + 8, (uint16_t)e->epoch, 2);
-            put_be(buf + at + 10, (uint64_t)e->last_timestamp, 8);
-            put_be(buf + at + 18, (uint64_t)e->txn_first_offset, 8);
+            rn_bin_store_be(buf + at, (uint64_t)e->producer_id, 8);
+            rn_bin_store_be(buf + at + 8, (uint16_t)e->epoch, 2);
+            rn_bin_store_be(buf + at + 10, (uint64_t)e->last_timestamp, 8);
+            rn_bin_store_be(buf + at + 18, (uint64_t)e->txn_first_offset, 8);
             buf[at + 26] = (uint8_t)e->nbatches;
             at += ENTRY_FIXED;
             for (int b = 0; b < e->nbatches; b++) {
-                put_be(buf + at, (uint32_t)e->batches[b].first_seq, 4);
-                put_be(buf + at + 4, (uint32_t)e->batches[b].last_seq, 4);
-                put_be(buf + at + 8, (uint64_t)e->batches[b].first_offset, 8);
-                put_be(buf + at + 16, (uint64_t)e->batches[b].last_offset, 8);
+                rn_bin_store_be(buf + at, (uint32_t)e->batches[b].first_seq, 4);
+                rn_bin_store_be(buf + at + 4, (uint32_t)e->batches[b].last_seq, 4);
+                rn_bin_store_be(buf + at + 8, (uint64_t)e->batches[b].first_offset, 8);
+                rn_bin_store_be(buf + at + 16, (uint64_t)e->batches[b].last_offset, 8);
                 at += BATCH_BYTES;
             }
         }
-    put_be(buf + at, rn_crc32c(0, buf, at), 4);
+    rn_bin_store_be(buf + at, rn_crc32c(0, buf, at), 4);
     char path[4200], tmp[4210];
     snprintf(path, sizeof path, "%s/%020lld.snapshot", dir, (long long)offset);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -311,11 +296,11 @@ out:
 
 static int parse(rn_pstate *s, const uint8_t *buf, size_t len)
 {
-    if (len < 14 || memcmp(buf, "RNPS", 4) != 0 || get_be(buf + 4, 2) != 1)
+    if (len < 14 || memcmp(buf, "RNPS", 4) != 0 || rn_bin_load_be(buf + 4, 2) != 1)
         return -1;
-    if ((uint32_t)get_be(buf + len - 4, 4) != rn_crc32c(0, buf, len - 4))
+    if ((uint32_t)rn_bin_load_be(buf + len - 4, 4) != rn_crc32c(0, buf, len - 4))
         return -1;
-    uint32_t n = (uint32_t)get_be(buf + 6, 4);
+    uint32_t n = (uint32_t)rn_bin_load_be(buf + 6, 4);
     size_t at = 10, end = len - 4;
     for (uint32_t i = 0; i < n; i++) {
         if (end - at < ENTRY_FIXED)
@@ -323,19 +308,19 @@ static int parse(rn_pstate *s, const uint8_t *buf, size_t len)
         int nb = buf[at + 26];
         if (nb > RN_PSTATE_BATCHES || end - at - ENTRY_FIXED < (size_t)nb * BATCH_BYTES)
             return -1;
-        pentry *e = find_or_add(s, (int64_t)get_be(buf + at, 8));
+        pentry *e = find_or_add(s, (int64_t)rn_bin_load_be(buf + at, 8));
         if (!e)
             return -1;
-        e->epoch = (int16_t)get_be(buf + at + 8, 2);
-        e->last_timestamp = (int64_t)get_be(buf + at + 10, 8);
-        e->txn_first_offset = (int64_t)get_be(buf + at + 18, 8);
+        e->epoch = (int16_t)rn_bin_load_be(buf + at + 8, 2);
+        e->last_timestamp = (int64_t)rn_bin_load_be(buf + at + 10, 8);
+        e->txn_first_offset = (int64_t)rn_bin_load_be(buf + at + 18, 8);
         e->nbatches = nb;
         at += ENTRY_FIXED;
         for (int b = 0; b < nb; b++) {
-            e->batches[b].first_seq = (int32_t)get_be(buf + at, 4);
-            e->batches[b].last_seq = (int32_t)get_be(buf + at + 4, 4);
-            e->batches[b].first_offset = (int64_t)get_be(buf + at + 8, 8);
-            e->batches[b].last_offset = (int64_t)get_be(buf + at + 16, 8);
+            e->batches[b].first_seq = (int32_t)rn_bin_load_be(buf + at, 4);
+            e->batches[b].last_seq = (int32_t)rn_bin_load_be(buf + at + 4, 4);
+            e->batches[b].first_offset = (int64_t)rn_bin_load_be(buf + at + 8, 8);
+            e->batches[b].last_offset = (int64_t)rn_bin_load_be(buf + at + 16, 8);
             at += BATCH_BYTES;
         }
     }

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/bin.h"
 #include "common/clock.h"
 #include "common/rlog.h"
 
@@ -119,16 +120,6 @@ static int teq(rn_tbytes b, const char *s)
     return s && b.len >= 0 && (size_t)b.len == strlen(s) && memcmp(b.ptr, s, (size_t)b.len) == 0;
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 int32_t rn_txn_partition_for(rn_tbytes txn_id, int32_t npartitions)
 {
     int32_t h = 0; /* Java's String.hashCode, as Kafka places transactional ids */
@@ -142,7 +133,7 @@ static txn *find(rn_tbytes id)
 {
     if (!nbuckets || id.len < 0)
         return NULL;
-    for (txn *t = buckets[hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1)]; t; t = t->next)
+    for (txn *t = buckets[rn_hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1)]; t; t = t->next)
         if (teq(id, t->id))
             return t;
     return NULL;
@@ -157,7 +148,7 @@ static void grow(void)
     for (size_t i = 0; i < nbuckets; i++)
         for (txn *t = buckets[i], *next; t; t = next) {
             next = t->next;
-            size_t s = hash_bytes(t->id, strlen(t->id)) & (n - 1);
+            size_t s = rn_hash_bytes(t->id, strlen(t->id)) & (n - 1);
             t->next = nb[s];
             nb[s] = t;
         }
@@ -177,7 +168,7 @@ static txn *create(rn_tbytes id)
     t->pid = -1;
     t->epoch = -1;
     t->state = T_EMPTY;
-    size_t s = hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1);
+    size_t s = rn_hash_bytes(id.ptr, (size_t)id.len) & (nbuckets - 1);
     t->next = buckets[s];
     buckets[s] = t;
     ntxns++;
@@ -221,82 +212,41 @@ static void set_state(txn *t, tstate to)
 
 /* ---- records ---- */
 
-typedef struct wb {
-    uint8_t *p;
-    size_t len, cap;
-} wb;
-
-static void wb_raw(wb *b, const void *d, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p)
-            abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
-static void wb_be(wb *b, uint64_t v, int n)
-{
-    uint8_t t[8];
-    for (int i = n - 1; i >= 0; i--) {
-        t[i] = (uint8_t)v;
-        v >>= 8;
-    }
-    wb_raw(b, t, (size_t)n);
-}
-
-static void wb_str(wb *b, const char *s)
-{
-    if (!s) {
-        wb_be(b, (uint16_t)-1, 2);
-        return;
-    }
-    size_t n = strlen(s);
-    wb_be(b, n, 2);
-    wb_raw(b, s, n);
-}
-
 /* Serialises t's current state (caller holds tmu). */
-static void encode(const txn *t, wb *k, wb *v)
+static void encode(const txn *t, rn_bin_writer *k, rn_bin_writer *v)
 {
-    wb_be(k, 0, 2);
-    wb_str(k, t->id);
-    wb_be(v, 1, 2);
-    wb_be(v, (uint64_t)t->pid, 8);
-    wb_be(v, (uint16_t)t->epoch, 2);
-    wb_be(v, (uint32_t)t->timeout_ms, 4);
-    wb_be(v, (uint8_t)t->state, 1);
-    wb_be(v, (uint64_t)t->start_ms, 8);
-    wb_be(v, (uint64_t)t->update_ms, 8);
-    wb_be(v, (uint32_t)t->nparts, 4);
+    rn_bin_put_be(k, 0, 2);
+    rn_bin_put_str(k, t->id);
+    rn_bin_put_be(v, 1, 2);
+    rn_bin_put_be(v, (uint64_t)t->pid, 8);
+    rn_bin_put_be(v, (uint16_t)t->epoch, 2);
+    rn_bin_put_be(v, (uint32_t)t->timeout_ms, 4);
+    rn_bin_put_be(v, (uint8_t)t->state, 1);
+    rn_bin_put_be(v, (uint64_t)t->start_ms, 8);
+    rn_bin_put_be(v, (uint64_t)t->update_ms, 8);
+    rn_bin_put_be(v, (uint32_t)t->nparts, 4);
     for (int i = 0; i < t->nparts; i++) {
-        wb_str(v, t->parts[i].topic);
-        wb_be(v, (uint32_t)t->parts[i].partition, 4);
+        rn_bin_put_str(v, t->parts[i].topic);
+        rn_bin_put_be(v, (uint32_t)t->parts[i].partition, 4);
     }
-    wb_be(v, (uint32_t)t->ngroups, 4);
+    rn_bin_put_be(v, (uint32_t)t->ngroups, 4);
     for (int i = 0; i < t->ngroups; i++)
-        wb_str(v, t->groups[i]);
-    wb_be(v, (uint32_t)t->noffsets, 4);
+        rn_bin_put_str(v, t->groups[i]);
+    rn_bin_put_be(v, (uint32_t)t->noffsets, 4);
     for (int i = 0; i < t->noffsets; i++) {
-        wb_str(v, t->offset_groups[i]);
-        wb_str(v, t->offsets[i].topic);
-        wb_be(v, (uint32_t)t->offsets[i].partition, 4);
-        wb_be(v, (uint64_t)t->offsets[i].offset, 8);
-        wb_be(v, (uint32_t)t->offsets[i].leader_epoch, 4);
-        wb_str(v, t->offsets[i].metadata ? t->offsets[i].metadata : "");
+        rn_bin_put_str(v, t->offset_groups[i]);
+        rn_bin_put_str(v, t->offsets[i].topic);
+        rn_bin_put_be(v, (uint32_t)t->offsets[i].partition, 4);
+        rn_bin_put_be(v, (uint64_t)t->offsets[i].offset, 8);
+        rn_bin_put_be(v, (uint32_t)t->offsets[i].leader_epoch, 4);
+        rn_bin_put_str(v, t->offsets[i].metadata ? t->offsets[i].metadata : "");
     }
 }
 
 /* Encodes under the lock; the caller persists the buffers without it. */
 typedef struct snapshot {
     int32_t partition;
-    wb k, v;
+    rn_bin_writer k, v;
 } snapshot;
 
 static void take(const txn *t, snapshot *s)
@@ -308,45 +258,10 @@ static void take(const txn *t, snapshot *s)
 
 static int put(snapshot *s)
 {
-    int rc = H.persist ? H.persist(s->partition, s->k.p, (int32_t)s->k.len, s->v.p, (int32_t)s->v.len) : 0;
-    free(s->k.p);
-    free(s->v.p);
+    int rc = H.persist ? H.persist(s->partition, s->k.buf, (int32_t)s->k.len, s->v.buf, (int32_t)s->v.len) : 0;
+    rn_bin_writer_release(&s->k);
+    rn_bin_writer_release(&s->v);
     return rc;
-}
-
-typedef struct rb {
-    const uint8_t *p, *end;
-    int err;
-} rb;
-
-static uint64_t rb_be(rb *r, int n)
-{
-    if (r->end - r->p < n) {
-        r->err = 1;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | *r->p++;
-    return v;
-}
-
-static char *rb_str(rb *r)
-{
-    int16_t n = (int16_t)rb_be(r, 2);
-    if (r->err || n < 0)
-        return NULL;
-    if (r->end - r->p < n) {
-        r->err = 1;
-        return NULL;
-    }
-    char *s = malloc((size_t)n + 1);
-    if (!s)
-        abort();
-    memcpy(s, r->p, (size_t)n);
-    s[n] = 0;
-    r->p += n;
-    return s;
 }
 
 static void add_part(txn *t, const char *topic, int32_t partition)
@@ -406,10 +321,11 @@ static void add_offset(txn *t, const char *group, const rn_txn_offset *o)
 
 void rn_txn_load_record(const uint8_t *key, int32_t key_len, const uint8_t *value, int32_t value_len)
 {
-    rb k = {key, key + key_len, 0};
-    if (rb_be(&k, 2) != 0)
+    rn_bin_reader k;
+    rn_bin_reader_init(&k, key, key_len < 0 ? 0 : (size_t)key_len);
+    if (rn_bin_get_be(&k, 2) != 0)
         return;
-    char *id = rb_str(&k);
+    char *id = rn_bin_get_str_dup(&k);
     if (k.err || !id) {
         free(id);
         return;
@@ -424,43 +340,44 @@ void rn_txn_load_record(const uint8_t *key, int32_t key_len, const uint8_t *valu
         }
         goto out;
     }
-    rb v = {value, value + value_len, 0};
-    if (rb_be(&v, 2) != 1)
+    rn_bin_reader v;
+    rn_bin_reader_init(&v, value, value_len < 0 ? 0 : (size_t)value_len);
+    if (rn_bin_get_be(&v, 2) != 1)
         goto out;
     if (!t)
         t = create(tid);
     clear_txn_contents(t);
-    t->pid = (int64_t)rb_be(&v, 8);
-    t->epoch = (int16_t)rb_be(&v, 2);
-    t->timeout_ms = (int32_t)rb_be(&v, 4);
-    int st = (int)rb_be(&v, 1);
+    t->pid = (int64_t)rn_bin_get_be(&v, 8);
+    t->epoch = (int16_t)rn_bin_get_be(&v, 2);
+    t->timeout_ms = (int32_t)rn_bin_get_be(&v, 4);
+    int st = (int)rn_bin_get_be(&v, 1);
     t->state = st >= 0 && st <= T_DEAD ? (tstate)st : T_EMPTY;
-    t->start_ms = (int64_t)rb_be(&v, 8);
-    t->update_ms = (int64_t)rb_be(&v, 8);
-    uint32_t np = (uint32_t)rb_be(&v, 4);
+    t->start_ms = (int64_t)rn_bin_get_be(&v, 8);
+    t->update_ms = (int64_t)rn_bin_get_be(&v, 8);
+    uint32_t np = (uint32_t)rn_bin_get_be(&v, 4);
     for (uint32_t i = 0; i < np && !v.err; i++) {
-        char *topic = rb_str(&v);
-        int32_t p = (int32_t)rb_be(&v, 4);
+        char *topic = rn_bin_get_str_dup(&v);
+        int32_t p = (int32_t)rn_bin_get_be(&v, 4);
         if (topic && !v.err)
             add_part(t, topic, p);
         free(topic);
     }
-    uint32_t ng = (uint32_t)rb_be(&v, 4);
+    uint32_t ng = (uint32_t)rn_bin_get_be(&v, 4);
     for (uint32_t i = 0; i < ng && !v.err; i++) {
-        char *g = rb_str(&v);
+        char *g = rn_bin_get_str_dup(&v);
         if (g)
             add_group(t, g);
         free(g);
     }
-    uint32_t no = (uint32_t)rb_be(&v, 4);
+    uint32_t no = (uint32_t)rn_bin_get_be(&v, 4);
     for (uint32_t i = 0; i < no && !v.err; i++) {
-        char *g = rb_str(&v);
+        char *g = rn_bin_get_str_dup(&v);
         rn_txn_offset o = {0};
-        o.topic = rb_str(&v);
-        o.partition = (int32_t)rb_be(&v, 4);
-        o.offset = (int64_t)rb_be(&v, 8);
-        o.leader_epoch = (int32_t)rb_be(&v, 4);
-        o.metadata = rb_str(&v);
+        o.topic = rn_bin_get_str_dup(&v);
+        o.partition = (int32_t)rn_bin_get_be(&v, 4);
+        o.offset = (int64_t)rn_bin_get_be(&v, 8);
+        o.leader_epoch = (int32_t)rn_bin_get_be(&v, 4);
+        o.metadata = rn_bin_get_str_dup(&v);
         if (!v.err && g && o.topic)
             add_offset(t, g, &o);
         free(g);
@@ -928,8 +845,8 @@ void rn_txn_recover(void)
             plan_end(t, commit, &p);
             pthread_mutex_unlock(&tmu);
             finish(t, commit, p.parts, p.nparts, p.ogroups, p.offsets, p.noffsets, NULL);
-            free(p.prepare.k.p); /* already in the log: not written again */
-            free(p.prepare.v.p);
+            rn_bin_writer_release(&p.prepare.k); /* already in the log: not written again */
+            rn_bin_writer_release(&p.prepare.v);
             free_plan(&p);
             pthread_mutex_lock(&tmu);
         }
