@@ -2,7 +2,8 @@
  * log_manager.c - the broker's background work on logs, on its own thread:
  *
  *   every 100 ms      flush.ms: queue partitions whose unsynced data is older
- *                     than their topic's flush.ms for the flusher
+ *                     than their topic's flush.ms for the flusher; write
+ *                     recovery-point checkpoints that are due
  *   every log.retention.check.interval.ms
  *                     retention (time and size) and segment purging, then
  *                     compaction of compacted topics
@@ -50,6 +51,9 @@ static int visit_topic(rn_topic *t, void *arg)
         rn_partition *p = t->parts[i];
         if (!p)
             continue;
+        /* A recovery-point write that a sync skipped (at most one per 5 s);
+         * nothing (no system call) when none is due. */
+        rn_log_checkpoint_if_due(p->log, c->now_mono_ms);
         if (t->flush_ms != INT64_MAX && atomic_load(&p->unflushed) > 0 &&
             c->now_mono_ms - atomic_load(&p->last_sync_ms) >= t->flush_ms)
             rn_flusher_enqueue(p);

@@ -6,12 +6,14 @@
  * atomically (tmp + fsync + rename), one `key=value` per line. Partition 0's
  * copy is read at start-up.
  *
- * Acted on now: message.timestamp.type, max.message.bytes, segment.bytes,
- * index.interval.bytes, segment.index.bytes (the last three for segments
- * opened after the change). Stored and reported, acted on by the storage
- * work to come: retention.ms, retention.bytes, cleanup.policy, flush.*,
- * compression.type, min.insync.replicas, delete.retention.ms, segment.ms,
- * min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio.
+ * Acted on, without a restart: message.timestamp.type, max.message.bytes,
+ * segment.bytes, segment.ms, index.interval.bytes (from the next append),
+ * segment.index.bytes (segments created after the change), retention.ms,
+ * retention.bytes, cleanup.policy, delete.retention.ms,
+ * min.compaction.lag.ms, max.compaction.lag.ms, min.cleanable.dirty.ratio,
+ * file.delete.delay.ms (log manager), flush.messages, flush.ms.
+ * Stored and reported only: compression.type (batches are kept as the
+ * producer compressed them), min.insync.replicas (one replica).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -192,6 +194,11 @@ void rn_topic_config_apply(rn_topic *t)
     t->min_cleanable_dirty_ratio = ratio ? strtod(ratio, NULL) : 0.5;
     t->file_delete_delay_ms = long_of(t, "file.delete.delay.ms", rn_g.cfg.log_segment_delete_delay_ms);
     t->log_cfg.segment_ms = long_of(t, "segment.ms", rn_g.cfg.log_roll_ms);
+    /* Open logs take the segment settings for their next append and roll
+     * (a partition still being created is NULL: it opens with them). */
+    for (int32_t i = 0; i < t->npartitions; i++)
+        if (t->parts[i])
+            rn_log_set_config(t->parts[i]->log, &t->log_cfg);
 }
 
 int rn_topic_config_set(rn_topic *t, rn_str name, rn_str value)

@@ -686,7 +686,12 @@ static int swap_group(cleaner *c, const rn_seg_snap *s, int32_t g0, int32_t g1, 
         c->ck.has_swap = 1;
         c->ck.swap_base = s[g0].base_offset;
         c->ck.swap_end = s[g1 - 1].next_offset;
+        int64_t rewritten = c->ck.rewritten_end;
+        if (c->ck.swap_end > c->ck.rewritten_end)
+            c->ck.rewritten_end = c->ck.swap_end; /* before the swap: its gaps are known at open */
         rc = rn_cleaner_ckpt_write(c->dir, &c->ck);
+        if (rc < 0)
+            c->ck.rewritten_end = rewritten;
         c->ck.has_swap = 0;
     }
     if (rc < 0) {
@@ -867,13 +872,15 @@ int rn_log_compact(rn_log *log, const rn_compact_config *cfg, int64_t now_ms, rn
         return -EINVAL;
     int64_t t0 = rn_mono_ms();
     cleaner c = {0};
+    rn_log_config lcfg; /* the pass keeps the settings it starts with (rn_log_set_config) */
     c.log = log;
     c.dir = rn_log_dir(log);
-    c.cfg = rn_log_cfg(log);
+    c.cfg = &lcfg;
     c.cc = cfg;
     c.now_ms = now_ms;
     c.st = stats;
     rn_log_clean_lock(log);
+    rn_log_cfg(log, &lcfg);
     int rc = compact(&c);
     rn_codec_buf_release(&c.dec);
     rn_codec_buf_release(&c.kept);

@@ -20,12 +20,22 @@
  *   next   "<m>"            swaps in flight, 0 or 1
  *   +m     "<base> <end>"   the cleaned <base>.log.swap replaces the segments
  *                           with base offsets in [base, end)
+ *   last   "<rewritten>"    no segment at or above this offset was ever
+ *                           rewritten by the cleaner: their offsets have no
+ *                           gaps (log.c: contiguous_from). Raised before each
+ *                           swap; never lowered (the first dirty offset can
+ *                           go down: a pass after a truncation, or one whose
+ *                           map filled up after a crashed pass). Missing in
+ *                           files of older versions: then max(first dirty
+ *                           offset, swap end). 9223372036854775807 when not
+ *                           known (written after an unreadable checkpoint).
  *
  * rn_cleaner_recover_swaps: for each <base>.log.swap (cleaner.c draws the
  * swap's steps), remove the segments with base offsets in [base, end)
  * (end from the swap line; without one, Kafka's rule: the .swap's own next
  * offset), then rename the .swap files to their final names, index files
- * first. Leftover .cleaned, .deleted and index .swap files go afterwards
+ * first, and raise the checkpoint's rewritten end past the swapped range if
+ * needed (a .swap without a checkpoint). Leftover .cleaned, .deleted and index .swap files go afterwards
  * (log.c: sweep_dir).
  */
 #include "log/logInt.h"
@@ -63,8 +73,10 @@ int rn_cleaner_ckpt_read(const char *dir, rn_cleaner_ckpt *ck)
     int n = rn_log_file_read_small(dir, RN_CLEANER_CHECKPOINT_NAME, buf, sizeof(buf));
     if (n == -ENOENT)
         return 0;
-    if (n < 0)
+    if (n < 0) {
+        ck->rewritten_end = INT64_MAX; /* not known */
         return n;
+    }
     const char *p = buf;
     int64_t version, nh, ns;
     if (next_i64(&p, &version) < 0 || version != 0 || next_i64(&p, &ck->offset) < 0 || ck->offset < 0 ||
@@ -83,10 +95,21 @@ int rn_cleaner_ckpt_read(const char *dir, rn_cleaner_ckpt *ck)
             goto bad;
         ck->has_swap = 1;
     }
+    int64_t lo = ck->has_swap && ck->swap_end > ck->offset ? ck->swap_end : ck->offset;
+    const char *q = p;
+    q += strspn(q, " \t\r\n");
+    if (*q == '\0') {
+        ck->rewritten_end = lo; /* an older file without the line */
+    } else if (next_i64(&p, &ck->rewritten_end) < 0 || ck->rewritten_end < 0) {
+        goto bad;
+    } else if (ck->rewritten_end < lo) {
+        ck->rewritten_end = lo;
+    }
     return 0;
 bad:
     rn_warn("log: %s/%s: unreadable cleaner checkpoint, cleaning from the start", dir, RN_CLEANER_CHECKPOINT_NAME);
     memset(ck, 0, sizeof(*ck));
+    ck->rewritten_end = INT64_MAX; /* not known: gaps may be anywhere */
     return -EINVAL;
 }
 
@@ -102,6 +125,7 @@ int rn_cleaner_ckpt_write(const char *dir, const rn_cleaner_ckpt *ck)
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "1\n%" PRId64 " %" PRId64 "\n", ck->swap_base, ck->swap_end);
     else
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "0\n");
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%" PRId64 "\n", ck->rewritten_end);
     assert(n < sizeof(buf));
     return rn_log_file_write_atomic(dir, RN_CLEANER_CHECKPOINT_NAME, buf, n);
 }
@@ -137,11 +161,13 @@ static int64_t swap_next_offset(const char *path, int64_t base)
     return next;
 }
 
-static int complete_swap(const char *dir, int64_t base, const rn_cleaner_ckpt *ck)
+/* *end_out: the end of the range swapped in. */
+static int complete_swap(const char *dir, int64_t base, const rn_cleaner_ckpt *ck, int64_t *end_out)
 {
     char p[4096];
     snprintf(p, sizeof(p), "%s/%020" PRId64 ".log.swap", dir, base);
     int64_t end = ck->has_swap && ck->swap_base == base ? ck->swap_end : swap_next_offset(p, base);
+    *end_out = end;
     rn_warn("log: %s: completing the interrupted swap of [%" PRId64 ", %" PRId64 ")", dir, base, end);
     /* The old segments in [base, end), then the .swap files to their names. */
     DIR *d = opendir(dir);
@@ -172,8 +198,9 @@ static int complete_swap(const char *dir, int64_t base, const rn_cleaner_ckpt *c
     return rc;
 }
 
-int rn_cleaner_recover_swaps(const char *dir)
+int rn_cleaner_recover_swaps(const char *dir, int64_t *rewritten_end_out)
 {
+    *rewritten_end_out = 0;
     DIR *d = opendir(dir);
     if (!d)
         return -errno;
@@ -189,12 +216,24 @@ int rn_cleaner_recover_swaps(const char *dir)
     if (n == 0)
         return 0;
     rn_cleaner_ckpt ck;
-    if (rn_cleaner_ckpt_read(dir, &ck) < 0)
-        memset(&ck, 0, sizeof(ck));
+    int unreadable = rn_cleaner_ckpt_read(dir, &ck) < 0; /* (then rewritten_end is INT64_MAX) */
+    int64_t swapped_end = 0;
     for (int32_t i = 0; i < n; i++) {
-        int rc = complete_swap(dir, bases[i], &ck);
+        int64_t end;
+        int rc = complete_swap(dir, bases[i], &ck, &end);
         if (rc < 0)
             return rc;
+        if (end > swapped_end)
+            swapped_end = end;
+    }
+    *rewritten_end_out = swapped_end;
+    /* The swapped segments have gaps: later opens must know, as this one
+     * does through *rewritten_end_out. */
+    if (!unreadable && swapped_end > ck.rewritten_end) {
+        ck.rewritten_end = swapped_end;
+        ck.has_swap = 0; /* completed */
+        if (rn_cleaner_ckpt_write(dir, &ck) < 0)
+            rn_warn("log: %s: cannot record the swapped range in the cleaner checkpoint", dir);
     }
     return rn_log_fsync_dir(dir);
 }

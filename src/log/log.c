@@ -16,6 +16,11 @@
  *   1     "0"         version
  *   2     "<offset>"  decimal: every offset below it is on stable storage
  *
+ * Written by a sync that moved the recovery point, at most every 5 s
+ * (CHECKPOINT_INTERVAL_MS) unless never written since open; a write so
+ * skipped is made by rn_log_checkpoint_if_due (the log manager's tick)
+ * once 5 s have passed, or at close.
+ *
  * <dir>/log-start-offset: the same format and the same atomic write
  * (log-start-offset.tmp):
  *
@@ -73,6 +78,17 @@
  * and wrote its index files. (A sync that ran just before the roll can
  * leave the recovery point equal to the next base, with i's files unwritten.)
  *
+ * Offset continuity at open (segment.c, invariant 2): batches must be
+ * contiguous, except below contiguous_from, where the cleaner may have
+ * dropped whole batches. contiguous_from is the rewritten end in
+ * cleaner-offset (cleaner_ckpt.c: no segment at or above it was ever
+ * rewritten; at least the first dirty offset and the end of a swap
+ * recorded there), or the end of a swap this open completed when later;
+ * 0 without the file (the cleaner never rewrote a segment: no gaps
+ * anywhere); INT64_MAX when the file cannot be read (gaps allowed
+ * everywhere: better than cutting compacted data off). A baseOffset is
+ * not covered by the CRC: this check is what catches a damaged one.
+ *
  * Locks, always taken in this order:
  *   clean_mu   one compaction pass at a time (cleaner.c); held across the
  *              whole pass, which reads and writes files without mu
@@ -82,7 +98,8 @@
  *              checkpoint's fsync (so a DeleteRecords may wait that long)
  *   sync_mu    one rn_log_sync() at a time; held across fdatasync and the
  *              index file writes of sealed segments
- *   append_mu  one appender at a time; held across the write(2)
+ *   append_mu  one appender at a time; held across the write(2); with mu,
+ *              guards the settings (cfg: rn_log_set_config takes both)
  *   mu         the segment array and everything readers look at: sizes,
  *              offsets, index arrays, the dirty list, index_pending. Never
  *              held across fdatasync or pwrite; a roll creates the new
@@ -132,6 +149,7 @@
 #define START_CHECKPOINT_NAME "log-start-offset"
 #define CHECKPOINT_INTERVAL_MS 5000 /* sync writes the checkpoint at most this often */
 #define CHECKPOINT_BYTES_MAX 64
+#define CKPT_NEVER (INT64_MIN / 2) /* ckpt_mono_ms before any write: long ago, without overflow */
 
 typedef struct pending_delete {
     char *path;         /* "<dir>/<base>": the files are <path>.{log,index,timeindex}.deleted */
@@ -145,7 +163,10 @@ struct rn_log {
     pthread_mutex_t append_mu;
     pthread_mutex_t mu;
     char *dir;
-    rn_log_config cfg;
+    rn_log_config cfg; /* written holding append_mu and mu (rn_log_set_config), read holding
+                        * either: appends and rebuild_indexes under append_mu, rolls under
+                        * both, the cleaner a copy (rn_log_cfg) */
+    int64_t contiguous_from; /* set at open, before segments load (see "Offset continuity") */
 
     /* guarded by mu */
     rn_segment **segs;
@@ -172,7 +193,8 @@ struct rn_log {
 
     /* guarded by sync_mu */
     int64_t ckpt_offset; /* recovery point in the file; -1 before the first write */
-    int64_t ckpt_mono_ms;
+    int64_t ckpt_mono_ms; /* rn_mono_ms of its last write (or, by rn_log_checkpoint_if_due, of a
+                           * failed try); CKPT_NEVER before any */
 
     /* guarded by append_mu: staged index entries of one append */
     rn_oindex_entry *oscratch;
@@ -347,6 +369,7 @@ typedef struct dir_listing {
                       * checkpoint's .tmp, or index files without a .log */
     int has_start;   /* log-start-offset exists */
     int has_rp;      /* recovery-point exists */
+    int has_cleaner; /* cleaner-offset exists */
 } dir_listing;
 
 static int is_20_digits(const char *s)
@@ -373,6 +396,8 @@ static int list_dir(const char *dir, dir_listing *out)
             out->has_rp = 1;
         } else if (strcmp(s, START_CHECKPOINT_NAME) == 0) {
             out->has_start = 1;
+        } else if (strcmp(s, RN_CLEANER_CHECKPOINT_NAME) == 0) {
+            out->has_cleaner = 1;
         } else if ((l > 8 && strcmp(s + l - 8, ".deleted") == 0) || (l > 8 && strcmp(s + l - 8, ".cleaned") == 0) ||
                    (l > 5 && strcmp(s + l - 5, ".swap") == 0) || strcmp(s, CHECKPOINT_TMP_NAME) == 0 ||
                    strcmp(s, START_CHECKPOINT_NAME ".tmp") == 0 || strcmp(s, RN_CLEANER_CHECKPOINT_NAME ".tmp") == 0) {
@@ -420,7 +445,7 @@ static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int
     log->segs[log->nsegs++] = seg;
     int64_t bound = i + 1 < n ? bases[i + 1] : INT64_MAX;
     if (!recover) {
-        rc = rn_segment_load_indexes(seg, bound);
+        rc = rn_segment_load_indexes(seg, bound, log->contiguous_from);
         if (rc == -ENOENT) {
             rn_warn("log: %s: index missing, rebuilding", seg->path);
             recover = 1;
@@ -433,7 +458,7 @@ static int open_one(rn_log *log, const int64_t *bases, int32_t n, int32_t i, int
     }
     if (recover) {
         int64_t cut = 0;
-        if ((rc = rn_segment_recover(seg, log->cfg.index_interval_bytes, &cut)) < 0) {
+        if ((rc = rn_segment_recover(seg, log->cfg.index_interval_bytes, log->contiguous_from, &cut)) < 0) {
             rn_error("log: %s: recovery failed: %s", seg->path, strerror(-rc));
             return rc;
         }
@@ -545,7 +570,7 @@ static int restart_at(rn_log *log, int64_t offset)
  * *.cleaned (a compaction in progress), any other *.swap (index files whose
  * .log was not yet renamed), and index files without a .log. Only at open,
  * and only when list_dir saw any of these. */
-static int sweep_dir(const char *dir)
+static int sweep_dir(const char *dir, int64_t *swapped_end_out)
 {
     static const char *const tmps[] = {CHECKPOINT_TMP_NAME, START_CHECKPOINT_NAME ".tmp",
                                        RN_CLEANER_CHECKPOINT_NAME ".tmp"};
@@ -554,7 +579,7 @@ static int sweep_dir(const char *dir)
         snprintf(p, sizeof(p), "%s/%s", dir, tmps[i]);
         unlink(p);
     }
-    int rc = rn_cleaner_recover_swaps(dir);
+    int rc = rn_cleaner_recover_swaps(dir, swapped_end_out);
     if (rc < 0)
         return rc;
     DIR *d = opendir(dir);
@@ -582,13 +607,37 @@ static int sweep_dir(const char *dir)
     return 0;
 }
 
+/* Checks cfg and clamps it into *out (rn_log_open, rn_log_set_config). 0 or -EINVAL. */
+static int config_check(const rn_log_config *cfg, rn_log_config *out)
+{
+    if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 || cfg->segment_index_bytes <= 0 ||
+        cfg->segment_ms < 0)
+        return -EINVAL;
+    *out = *cfg;
+    if (out->segment_bytes > INT32_MAX) /* index positions are int32 */
+        out->segment_bytes = INT32_MAX;
+    return 0;
+}
+
+/* See "Offset continuity" above. Only at open, after sweep_dir, which
+ * completed interrupted swaps up to swapped_end (0: none). */
+static int64_t contiguous_from(const char *dir, const dir_listing *ls, int64_t swapped_end)
+{
+    rn_cleaner_ckpt ck;
+    if (!ls->has_cleaner)
+        return swapped_end;
+    rn_cleaner_ckpt_read(dir, &ck); /* (rewritten_end INT64_MAX when unreadable) */
+    return ck.rewritten_end > swapped_end ? ck.rewritten_end : swapped_end;
+}
+
 int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out)
 {
     int rc;
     dir_listing ls = {0};
-    if (cfg->segment_bytes <= 0 || cfg->index_interval_bytes < 0 || cfg->segment_index_bytes <= 0 ||
-        cfg->segment_ms < 0)
-        return -EINVAL;
+    rn_log_config checked;
+    int64_t swapped_end = 0; /* interrupted compaction swaps completed up to here */
+    if ((rc = config_check(cfg, &checked)) < 0)
+        return rc;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return -errno;
     rn_log *log = calloc(1, sizeof(*log));
@@ -598,9 +647,8 @@ int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, r
         free(log);
         return -ENOMEM;
     }
-    log->cfg = *cfg;
-    if (log->cfg.segment_bytes > INT32_MAX) /* index positions are int32 */
-        log->cfg.segment_bytes = INT32_MAX;
+    log->cfg = checked;
+    log->ckpt_mono_ms = CKPT_NEVER;
     pthread_mutex_init(&log->clean_mu, NULL);
     pthread_mutex_init(&log->del_mu, NULL);
     pthread_mutex_init(&log->sync_mu, NULL);
@@ -612,12 +660,13 @@ int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, r
         goto fail;
     if (ls.sweep) {
         free(ls.bases);
-        if ((rc = sweep_dir(dir)) < 0 || (rc = list_dir(dir, &ls)) < 0)
+        if ((rc = sweep_dir(dir, &swapped_end)) < 0 || (rc = list_dir(dir, &ls)) < 0)
             goto fail;
     }
     /* The checkpoint as it is in the file (-1: none): a close that finds
      * the recovery point equal to it does not write it again. */
     log->ckpt_offset = ls.has_rp ? offset_checkpoint_read(dir, CHECKPOINT_NAME) : -1;
+    log->contiguous_from = contiguous_from(dir, &ls, swapped_end);
     int64_t rp_ckpt = log->ckpt_offset < 0 ? 0 : log->ckpt_offset; /* none: recover everything */
     if ((rc = load_segments(log, ls.bases, ls.n, clean_shutdown, rp_ckpt)) < 0)
         goto fail;
@@ -664,6 +713,29 @@ fail:
     free(log->dir);
     free(log);
     return rc;
+}
+
+void rn_log_set_config(rn_log *log, const rn_log_config *cfg)
+{
+    rn_log_config c;
+    if (config_check(cfg, &c) < 0) {
+        rn_warn("log: %s: invalid settings ignored (segment.bytes %" PRId64 ", index.interval.bytes %d, "
+                "segment.index.bytes %d, segment.ms %" PRId64 ")",
+                log->dir, cfg->segment_bytes, (int)cfg->index_interval_bytes, (int)cfg->segment_index_bytes,
+                cfg->segment_ms);
+        return;
+    }
+    /* append_mu: an append in progress reads index_interval_bytes without mu. */
+    pthread_mutex_lock(&log->append_mu);
+    pthread_mutex_lock(&log->mu);
+    int changed = memcmp(&log->cfg, &c, sizeof(c)) != 0;
+    log->cfg = c;
+    pthread_mutex_unlock(&log->mu);
+    pthread_mutex_unlock(&log->append_mu);
+    if (changed)
+        rn_debug("log: %s: segment.bytes %" PRId64 ", index.interval.bytes %d, segment.index.bytes %d, "
+                 "segment.ms %" PRId64,
+                 log->dir, c.segment_bytes, (int)c.index_interval_bytes, (int)c.segment_index_bytes, c.segment_ms);
 }
 
 /* ---- append ---- */
@@ -1452,9 +1524,11 @@ const char *rn_log_dir(const rn_log *log)
     return log->dir;
 }
 
-const rn_log_config *rn_log_cfg(const rn_log *log)
+void rn_log_cfg(rn_log *log, rn_log_config *out)
 {
-    return &log->cfg;
+    pthread_mutex_lock(&log->mu);
+    *out = log->cfg;
+    pthread_mutex_unlock(&log->mu);
 }
 
 void rn_log_clean_lock(rn_log *log)
@@ -1656,6 +1730,36 @@ static int64_t log_sync(rn_log *log, int force_checkpoint)
 int64_t rn_log_sync(rn_log *log)
 {
     return log_sync(log, 0);
+}
+
+int rn_log_checkpoint_if_due(rn_log *log, int64_t now_ms)
+{
+    /* A sync holds sync_mu across fdatasync: never wait for it (the log
+     * manager calls this under the topics lock). */
+    if (pthread_mutex_trylock(&log->sync_mu) != 0)
+        return 0;
+    if (now_ms - log->ckpt_mono_ms < CHECKPOINT_INTERVAL_MS) {
+        pthread_mutex_unlock(&log->sync_mu);
+        return 0;
+    }
+    pthread_mutex_lock(&log->mu);
+    int64_t rp = log->recovery_point;
+    pthread_mutex_unlock(&log->mu);
+    /* No file (or an unreadable one) means 0: recovery checks everything. */
+    int64_t in_file = log->ckpt_offset < 0 ? 0 : log->ckpt_offset;
+    int rc = 0;
+    if (rp != in_file) {
+        /* rp only grows, and only under sync_mu (held): it is what the
+         * file may say (see rn_log_recovery_point). */
+        rc = checkpoint_write(log->dir, rp);
+        if (rc == 0) {
+            log->ckpt_offset = rp;
+            rc = 1;
+        }
+        log->ckpt_mono_ms = now_ms; /* after a failure too: retried in 5 s, not every tick */
+    }
+    pthread_mutex_unlock(&log->sync_mu);
+    return rc;
 }
 
 /* ---- close and delete ---- */

@@ -53,7 +53,9 @@ typedef struct rn_log_config {
 
 /* Opens (creating if missing) the log in dir. When clean_shutdown is 0,
  * every batch past the recovery point is checked (length, magic, CRC32C,
- * increasing offsets: compaction leaves gaps) and the log is truncated at
+ * contiguous offsets: base == the previous batch's last + 1, or the
+ * segment's base for its first; gaps only below the cleaner checkpoint,
+ * where compaction dropped whole batches) and the log is truncated at
  * the first bad byte; indexes of the checked segments are rebuilt. Missing
  * or inconsistent indexes are rebuilt in any case (index files are
  * written only when they differ from the rebuilt indexes; data is not
@@ -66,6 +68,18 @@ typedef struct rn_log_config {
  * that lies past the recovered end, the log restarts empty at it.
  * Returns 0 and *out, or a negative errno (-EINVAL for a bad config). */
 int rn_log_open(const char *dir, const rn_log_config *cfg, int clean_shutdown, rn_log **out);
+
+/* Replaces the settings given to rn_log_open (checked and clamped as there;
+ * an invalid cfg is refused with a warning and changes nothing). They take
+ * effect for the next append and roll: segment_bytes and segment_ms for
+ * the next append's roll check (an active segment already past the new
+ * size rolls on the next append, as Kafka does), index_interval_bytes for
+ * the next index entry, segment_index_bytes for segments created from now
+ * on (existing segments keep their index capacity). A compaction pass in
+ * progress keeps the settings it started with. Takes the append and array
+ * locks for a moment (waits for an append in progress, never for I/O
+ * otherwise). */
+void rn_log_set_config(rn_log *log, const rn_log_config *cfg);
 
 /* Syncs, writes every index file not yet written (the active segment's) and
  * the recovery-point checkpoint, closes files, frees. Each only when
@@ -125,13 +139,25 @@ int rn_log_offset_for_time(rn_log *log, int64_t ts, int64_t *offset_out, int64_t
 /* fdatasync()s every segment written since the last sync, writes and
  * syncs the index files of segments rolled since then (only the .log of a
  * segment stays open; the indexes live in memory), and advances the
- * recovery point (written to the checkpoint file lazily, at least at
- * close). Returns the offset up to which data is durable (exclusive), or a
+ * recovery point (written to the checkpoint file lazily: at most every
+ * 5 s, then by rn_log_checkpoint_if_due, at the latest at close). Returns the offset up to which data is durable (exclusive), or a
  * negative errno when an fdatasync of data failed (the log then refuses
  * writes until reopened). An index file that cannot be written is retried
  * by the next call; until then the recovery point does not advance, but
  * the data is reported durable all the same. */
 int64_t rn_log_sync(rn_log *log);
+
+/* Writes the recovery-point checkpoint when the recovery point in memory
+ * differs from the file's and its last write (or failed try) was at least
+ * 5 s before now_ms (the monotonic clock, rn_mono_ms); rn_log_sync writes
+ * it at most that often and skips it otherwise, so without this a skipped
+ * write waits for the next sync (or close). Call it often (the log
+ * manager: every tick): with nothing due it makes no system call. Never
+ * blocks appends or reads; when a sync is running it returns at once
+ * (that sync or a later call writes it). Returns 1 when it wrote the
+ * checkpoint, 0 when nothing was due, or the negative errno of a failed
+ * write (retried 5 s later). */
+int rn_log_checkpoint_if_due(rn_log *log, int64_t now_ms);
 
 /* Offsets below it are on stable storage and, for every segment below it,
  * so are the index files (what the last rn_log_sync() that wrote all its

@@ -233,28 +233,41 @@ static inline void rn_segment_drop(rn_segment *seg)
     rn_fileref_drop(&seg->ref);
 }
 
+/* Offset continuity (segment.c, invariant 2): a batch must start at
+ * `expect` (the previous batch's last offset + 1, or the segment's base
+ * for its first batch); it may start later (a gap) only below
+ * contiguous_from, the first offset the cleaner never compacted (0 when
+ * it never ran: no gaps anywhere). */
+static inline int rn_seg_offset_follows(int64_t base_offset, int64_t expect, int64_t contiguous_from)
+{
+    return base_offset == expect || (base_offset > expect && base_offset < contiguous_from);
+}
+
 /* Loads both index files and checks that they cover the log: reads the
  * batch headers from the last offset index entry's batch to the end of
- * the file (whole batches, the first ending at that entry's offset, each
- * starting past the previous one's last offset, ending at or below
- * next_offset_bound, no timestamp above the time index's last entry).
+ * the file (whole batches, the first ending at that entry's offset, or
+ * without entries starting at the segment's base; each next one
+ * following the previous one as rn_seg_offset_follows says, ending at or
+ * below next_offset_bound, no timestamp above the time index's last entry).
  * The other entries are checked when a read uses them (rn_log_read). Sets next_offset,
  * max_ts/max_ts_offset and bytes_since_index. next_offset_bound is the
  * next segment's base (or INT64_MAX for the last). 0, -ENOENT when an
  * index file is missing, -EINVAL when an index is inconsistent with the
  * log or does not cover its end (the caller rebuilds with
  * rn_segment_recover), or another negative errno. */
-int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound);
+int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound, int64_t contiguous_from);
 
-/* Validates every batch (length, magic, CRC32C, offset continuity),
- * truncates the file at the first bad byte (ftruncate + fdatasync), and
+/* Validates every batch (length, magic, CRC32C, offset continuity as
+ * rn_seg_offset_follows says), truncates the file at the first bad byte
+ * (ftruncate + fdatasync), and
  * rebuilds both indexes, sealed, in memory only. Then compares them with
  * the index files: stored_on/stored_tn say whether those already hold
  * exactly that (nothing to write) or not (-1: the caller writes them).
  * Neither writes the index files nor syncs the .log (the log keeps its
  * recovery point below data it has not synced: see log.c).
  * *truncated_bytes_out = bytes cut off. */
-int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *truncated_bytes_out);
+int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t contiguous_from,
+                       int64_t *truncated_bytes_out);
 
 /* Reads the header of the batch at pos, which must lie whole below limit.
  * 1 with *out, 0 when pos == limit, negative errno on I/O errors, -EINVAL
@@ -349,7 +362,7 @@ void rn_log_retire_segment(rn_log *log, rn_segment *seg, int64_t now_ms);
 
 /* What the cleaner needs from the log (log.c). */
 const char *rn_log_dir(const rn_log *log);
-const rn_log_config *rn_log_cfg(const rn_log *log);
+void rn_log_cfg(rn_log *log, rn_log_config *out); /* a copy, taken under mu (rn_log_set_config) */
 void rn_log_clean_lock(rn_log *log); /* clean_mu: one compaction pass at a time */
 void rn_log_clean_unlock(rn_log *log);
 void rn_log_deletes_lock(rn_log *log); /* del_mu: no retention, DeleteRecords or purge meanwhile */
@@ -404,11 +417,15 @@ typedef struct rn_cleaner_ckpt {
     int has_swap;   /* a swap in flight: <swap_base>.log.swap replaces [swap_base, swap_end) */
     int64_t swap_base;
     int64_t swap_end;
+    int64_t rewritten_end; /* no segment at or above it was ever rewritten by the cleaner (so
+                            * its offsets have no gaps: log.c's contiguous_from); INT64_MAX
+                            * when unknown (an unreadable checkpoint) */
 } rn_cleaner_ckpt;
 
 /* Reads dir's checkpoint: 0 (an empty one when the file is missing),
- * -EINVAL when unreadable (*ck then empty, a warning logged), or another
- * negative errno. */
+ * -EINVAL when unreadable (*ck then empty but for rewritten_end =
+ * INT64_MAX, a warning logged), or another negative errno (*ck as for
+ * -EINVAL). */
 int rn_cleaner_ckpt_read(const char *dir, rn_cleaner_ckpt *ck);
 /* Writes it atomically (rn_log_file_write_atomic). 0 or a negative errno. */
 int rn_cleaner_ckpt_write(const char *dir, const rn_cleaner_ckpt *ck);
@@ -418,8 +435,11 @@ int rn_cleaner_rename(const char *path, const char *ext, const char *from_suffix
 
 /* At open, before the segments are listed: completes every swap a crash
  * interrupted (<base>.log.swap present: the old segments it replaces are
- * removed, the .swap files renamed to their final names). 0 or a negative
- * errno. */
-int rn_cleaner_recover_swaps(const char *dir);
+ * removed, the .swap files renamed to their final names). When a swapped
+ * range ends past what the checkpoint says was rewritten (say, the file
+ * is missing), raises its rewritten_end (written back; a failure is only
+ * logged). *rewritten_end_out: the largest end of the swaps completed
+ * (0 when none). 0 or a negative errno. */
+int rn_cleaner_recover_swaps(const char *dir, int64_t *rewritten_end_out);
 
 #endif

@@ -28,9 +28,12 @@
  *
  * Invariants (checked by rn_segment_recover after an unclean shutdown):
  *   1. every batch lies whole in [0, size) and the file ends at a batch end;
- *   2. batch k+1's baseOffset > batch k's last offset (equal to last + 1
- *      except where compaction removed whole batches: gaps), and the
- *      first batch's baseOffset >= the segment's base offset (the file name);
+ *   2. batch k+1's baseOffset == batch k's last offset + 1, and the first
+ *      batch's baseOffset == the segment's base offset (the file name);
+ *      except below the cleaner checkpoint (log.c: contiguous_from), where
+ *      compaction dropped whole batches: there a batch may start later
+ *      (a gap), never earlier. A baseOffset is not covered by the CRC, so
+ *      this is what catches a damaged one (rn_seg_offset_follows);
  *   3. last offset - base offset fits in int32 (the indexes' relative offsets).
  *
  * Files: only the .log stays open (one fd per segment, so that a broker's
@@ -347,13 +350,16 @@ int rn_segment_read_header(int fd, int64_t pos, int64_t limit, rn_seg_batch *out
  * written before the segment's end: rebuild.
  *
  * The tail must also be what appends leave (invariant 2): the batch at the
- * entry's position ends at the entry's offset, and each next batch starts
- * past the previous one's last offset (say, a copy of the last batch
- * appended again would serve its offsets twice). Otherwise -EINVAL: the
+ * entry's position ends at the entry's offset (without entries, the first
+ * batch starts at the segment's base), and each next batch starts right
+ * after the previous one's last offset, or later only below
+ * contiguous_from (say, a copy of the last batch appended again would
+ * serve its offsets twice; a flipped bit in a baseOffset would skip
+ * offsets). Otherwise -EINVAL: the
  * caller rebuilds with rn_segment_recover, which cuts the file off at the
  * first such batch (and logs it). The other entries are checked when
  * used: see seek_batch in log.c. */
-static int scan_tail(rn_segment *seg)
+static int scan_tail(rn_segment *seg, int64_t contiguous_from)
 {
     const rn_oindex_entry *last_entry = seg->oidx.n > 0 ? &seg->oidx.e[seg->oidx.n - 1] : NULL;
     int64_t pos = last_entry ? last_entry->pos : 0;
@@ -370,11 +376,14 @@ static int scan_tail(rn_segment *seg)
         if (b.magic != 2 || b.last_offset_delta < 0 || b.base_offset < seg->base_offset ||
             rn_seg_batch_last(&b) - seg->base_offset > INT32_MAX || b.max_timestamp > tindex_last_ts)
             return -EINVAL;
-        if (prev_last < 0 ? last_entry && rn_seg_batch_last(&b) != seg->base_offset + last_entry->rel_offset
-                          : b.base_offset <= prev_last) {
+        int entry = prev_last < 0 && last_entry;
+        if (entry ? rn_seg_batch_last(&b) != seg->base_offset + last_entry->rel_offset
+                  : !rn_seg_offset_follows(b.base_offset, prev_last < 0 ? seg->base_offset : prev_last + 1,
+                                           contiguous_from)) {
             rn_warn("log: %s.log: batch at position %lld (offsets %lld..%lld) %s, checking the segment",
                     seg->path, (long long)pos, (long long)b.base_offset, (long long)rn_seg_batch_last(&b),
-                    prev_last < 0 ? "does not match the last index entry" : "does not follow the previous batch");
+                    entry ? "does not match the last index entry"
+                          : prev_last < 0 ? "does not start the segment" : "does not follow the previous batch");
             return -EINVAL;
         }
         prev_last = rn_seg_batch_last(&b);
@@ -390,7 +399,7 @@ static int scan_tail(rn_segment *seg)
     return 0;
 }
 
-int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound)
+int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound, int64_t contiguous_from)
 {
     char p[4096];
     int64_t rel_end = next_offset_bound == INT64_MAX ? INT64_MAX : next_offset_bound - seg->base_offset;
@@ -398,7 +407,7 @@ int rn_segment_load_indexes(rn_segment *seg, int64_t next_offset_bound)
     if (rc == 0)
         rc = rn_oindex_load(&seg->oidx, path_with(seg, ".index", p, sizeof(p)), seg->size, rel_end);
     if (rc == 0)
-        rc = scan_tail(seg);
+        rc = scan_tail(seg, contiguous_from);
     if (rc == 0 && seg->next_offset > next_offset_bound)
         rc = -EINVAL; /* overlaps the next segment */
     if (rc < 0) {
@@ -440,9 +449,10 @@ static int batch_crc(int fd, int64_t pos, int64_t size, uint8_t *chunk, uint32_t
     return 0;
 }
 
-/* 1: the batch at pos is whole and valid; 0: it is not (truncate here); <0: I/O error. */
+/* 1: the batch at pos is whole and valid; 0: it is not (truncate here); <0: I/O error.
+ * expected: the offset it must start at (invariant 2). */
 static int check_batch(int fd, int64_t pos, int64_t file_size, int64_t seg_base, int64_t expected,
-                       uint8_t *chunk, rn_seg_batch *b, const char **why)
+                       int64_t contiguous_from, uint8_t *chunk, rn_seg_batch *b, const char **why)
 {
     int rc = rn_segment_read_header(fd, pos, file_size, b);
     if (rc == -EINVAL) {
@@ -459,9 +469,9 @@ static int check_batch(int fd, int64_t pos, int64_t file_size, int64_t seg_base,
         *why = "lastOffsetDelta";
         return 0;
     }
-    /* Increasing, not continuous: compaction drops whole batches (invariant 2). */
-    if (expected < 0 ? b->base_offset < seg_base : b->base_offset < expected) {
-        *why = "baseOffset not increasing";
+    /* Contiguous; gaps only where compaction dropped whole batches (invariant 2). */
+    if (!rn_seg_offset_follows(b->base_offset, expected, contiguous_from)) {
+        *why = b->base_offset < expected ? "baseOffset going backwards" : "baseOffset skipping offsets";
         return 0;
     }
     uint32_t crc = 0;
@@ -474,7 +484,8 @@ static int check_batch(int fd, int64_t pos, int64_t file_size, int64_t seg_base,
     return 1;
 }
 
-int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *truncated_bytes_out)
+int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t contiguous_from,
+                       int64_t *truncated_bytes_out)
 {
     int fd = seg->ref.fd;
     struct stat st;
@@ -495,14 +506,14 @@ int rn_segment_recover(rn_segment *seg, int32_t index_interval_bytes, int64_t *t
 
     rn_seg_cursor c;
     rn_seg_cursor_init(&c, seg);
-    int64_t expected = -1;
+    int64_t expected = seg->base_offset;
     for (;;) {
         rn_seg_batch b;
         rn_oindex_entry oe;
         rn_tindex_entry te;
         if (c.size == st.st_size)
             break;
-        rc = check_batch(fd, c.size, st.st_size, seg->base_offset, expected, chunk, &b, &why);
+        rc = check_batch(fd, c.size, st.st_size, seg->base_offset, expected, contiguous_from, chunk, &b, &why);
         if (rc < 0)
             goto out;
         if (rc == 0)

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "log/log.h"
 #include "log/logInt.h"
@@ -1645,6 +1646,298 @@ static void concurrent_append_read_and_sync_agree(void **state)
     free(m);
 }
 
+
+/* ---- live settings (rn_log_set_config) ---- */
+
+/* Entries in <dir>/<base>.index (8 bytes each), -1 when missing. */
+static int64_t index_entries(const char *dir, int64_t base)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%020lld.index", dir, (long long)base);
+    int64_t sz = file_size(p);
+    return sz < 0 ? -1 : sz / 8;
+}
+
+static void set_config_takes_effect_on_the_next_append(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 20, 1000, 40); /* ~2.5 KB: one segment of 1 MiB */
+    assert_int_equal(count_files(f->dir, ".log"), 1);
+
+    /* smaller segments: the active one, already past the new size, rolls
+     * on the next append; and an index entry for every batch from now on */
+    rn_log_config c = f->cfg;
+    c.segment_bytes = 600;
+    c.index_interval_bytes = 0;
+    rn_log_set_config(log, &c);
+    int64_t second = m->n;
+    append_many(log, m, 1, 1000, 40);
+    assert_int_equal(count_files(f->dir, ".log"), 2);
+    append_many(log, m, 19, 1000, 40);
+    int nseg = count_files(f->dir, ".log");
+    assert_true(nseg >= 5);
+    check_all_offsets(log, m);
+
+    /* invalid settings change nothing */
+    rn_log_config bad = c;
+    bad.segment_bytes = 0;
+    rn_log_set_config(log, &bad);
+    bad = c;
+    bad.segment_ms = -1;
+    rn_log_set_config(log, &bad);
+    append_many(log, m, 10, 1000, 40);
+    assert_true(count_files(f->dir, ".log") > nseg);
+
+    /* back to big segments: no more rolls */
+    rn_log_set_config(log, &f->cfg);
+    nseg = count_files(f->dir, ".log");
+    append_many(log, m, 20, 1000, 40);
+    assert_int_equal(count_files(f->dir, ".log"), nseg);
+    rn_log_close(log);
+    /* the second segment got an entry per batch but its first (interval 0) */
+    assert_true(index_entries(f->dir, second) >= 1);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+static void set_config_segment_ms_rolls_live(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0); /* segment_ms 0: never */
+    int64_t ts[1] = {1000};
+    append_batch(log, m, 1, ts, 10, 0);
+    ts[0] = 1000000;
+    append_batch(log, m, 1, ts, 10, 0);
+    assert_int_equal(count_files(f->dir, ".log"), 1);
+    rn_log_config c = f->cfg;
+    c.segment_ms = 1000;
+    rn_log_set_config(log, &c);
+    ts[0] = 1000000 + 500; /* 999 s after the active segment's first batch */
+    append_batch(log, m, 1, ts, 10, 0);
+    assert_int_equal(count_files(f->dir, ".log"), 2);
+    ts[0] = 1000000 + 900; /* within 1 s of the new segment's first batch */
+    append_batch(log, m, 1, ts, 10, 0);
+    assert_int_equal(count_files(f->dir, ".log"), 2);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* ---- the recovery-point checkpoint that a sync skipped ---- */
+
+static int ckpt_opens;
+static int counting_ckpt_open(const char *path, int flags, mode_t mode)
+{
+    ckpt_opens++;
+    return open(path, flags, mode);
+}
+
+static int failing_ckpt_open(const char *path, int flags, mode_t mode)
+{
+    ckpt_opens++;
+    errno = ENOSPC;
+    return -1;
+}
+
+static void checkpoint_skipped_by_a_sync_is_written_when_due(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    /* a new, empty log: nothing to write (no file means 0) */
+    ckpt_opens = 0;
+    rn_log_io_ops.open = counting_ckpt_open;
+    assert_int_equal(rn_log_checkpoint_if_due(log, rn_mono_ms()), 0);
+    assert_int_equal(ckpt_opens, 0);
+    rn_log_io_reset();
+
+    append_many(log, m, 5, 1000, 40);
+    assert_int_equal(rn_log_sync(log), m->n); /* the first write: at once */
+    int64_t first = m->n;
+    assert_int_equal(read_checkpoint(f->dir), first);
+    append_many(log, m, 5, 1000, 40);
+    assert_int_equal(rn_log_sync(log), m->n); /* within 5 s of it: skipped */
+    assert_int_equal(rn_log_recovery_point(log), m->n);
+    assert_int_equal(read_checkpoint(f->dir), first);
+
+    int64_t now = rn_mono_ms();
+    ckpt_opens = 0;
+    rn_log_io_ops.open = counting_ckpt_open;
+    assert_int_equal(rn_log_checkpoint_if_due(log, now), 0); /* not due yet: no I/O */
+    assert_int_equal(ckpt_opens, 0);
+    assert_int_equal(read_checkpoint(f->dir), first);
+    assert_int_equal(rn_log_checkpoint_if_due(log, now + 5000), 1);
+    assert_int_equal(ckpt_opens, 1);
+    assert_int_equal(read_checkpoint(f->dir), m->n);
+    /* current: nothing to do, however late */
+    assert_int_equal(rn_log_checkpoint_if_due(log, now + 60000), 0);
+    assert_int_equal(ckpt_opens, 1);
+
+    /* a failed write is retried 5 s later, not at every call */
+    append_many(log, m, 2, 1000, 40);
+    assert_int_equal(rn_log_sync(log), m->n); /* skipped: within 5 s (of now + 5000) */
+    rn_log_io_ops.open = failing_ckpt_open;
+    ckpt_opens = 0;
+    assert_int_equal(rn_log_checkpoint_if_due(log, now + 10000), -ENOSPC);
+    assert_int_equal(rn_log_checkpoint_if_due(log, now + 10100), 0);
+    assert_int_equal(ckpt_opens, 1);
+    rn_log_io_reset();
+    assert_int_equal(rn_log_checkpoint_if_due(log, now + 15000), 1);
+    assert_int_equal(read_checkpoint(f->dir), m->n);
+    rn_log_close(log);
+    free(m);
+}
+
+/* ---- offset continuity at open ---- */
+
+/* Position of the last batch of the segment file at p. */
+static int64_t last_batch_pos(const char *p)
+{
+    int fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    int64_t sz = file_size(p), pos = 0, last = -1;
+    uint8_t h[12];
+    while (pos < sz) {
+        assert_int_equal(pread(fd, h, 12, pos), 12);
+        last = pos;
+        pos += 12 + (int64_t)be_get(h + 8, 4);
+    }
+    close(fd);
+    return last;
+}
+
+/* Adds delta to the baseOffset of the batch at pos (the CRC does not cover it). */
+static void shift_base_offset(const char *p, int64_t pos, int64_t delta)
+{
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b[8];
+    assert_int_equal(pread(fd, b, 8, pos), 8);
+    uint64_t v = be_get(b, 8) + (uint64_t)delta;
+    for (int i = 7; i >= 0; i--) {
+        b[i] = (uint8_t)v;
+        v >>= 8;
+    }
+    assert_int_equal(pwrite(fd, b, 8, pos), 8);
+    close(fd);
+}
+
+static void write_cleaner_checkpoint(const char *dir, const char *text)
+{
+    assert_int_equal(rn_log_file_write_atomic(dir, "cleaner-offset", text, strlen(text)), 0);
+}
+
+/* A baseOffset that jumped forward (a flipped bit: the CRC does not cover
+ * it) is cut off at open, clean (the tail past the last index entry is
+ * checked) or not; so is a first batch that does not start at its
+ * segment's base. */
+static void base_offset_skipping_ahead_is_cut_off(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 300;
+    for (int clean = 1; clean >= 0; clean--) {
+        assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+        append_many(log, m, 20, 1000, 40);
+        int64_t last_base = m->batch_base[m->n - 1];
+        rn_log_close(log);
+        char p[256];
+        last_segment_path(f->dir, ".log", p, sizeof(p));
+        int64_t sz = file_size(p);
+        shift_base_offset(p, last_batch_pos(p), 1 << 8); /* bit 8 flipped on */
+        assert_int_equal(rn_log_open(f->dir, &f->cfg, clean, &log), 0);
+        assert_true(file_size(p) < sz);
+        assert_int_equal(rn_log_end_offset(log), last_base);
+        m->n = last_base;
+        check_all_offsets(log, m);
+        rn_log_close(log);
+    }
+
+    /* the first batch of a segment must start at its base */
+    f->cfg.segment_bytes = 1000;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 30, 1000, 40);
+    rn_log_close(log);
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    int64_t base = atoll(strrchr(p, '/') + 1);
+    assert_true(base > 0);
+    shift_base_offset(p, 0, 1);
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 0, &log), 0);
+    assert_int_equal(rn_log_end_offset(log), base);
+    m->n = base;
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* Gaps are where the cleaner dropped whole batches: accepted below the
+ * cleaner checkpoint (its rewritten end, or in older files its first
+ * dirty offset or swap end), cut off at or above it. */
+static void gaps_are_accepted_only_below_the_cleaner_checkpoint(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *ckpt; /* NULL: no file */
+        int gap_ok;
+    } cases[] = {
+        {NULL, 0},
+        {"0\n0\n0\n0\n0\n", 0},
+        {"0\n1000000\n0\n0\n", 1},           /* an older file: the first dirty offset */
+        {"0\n0\n0\n1\n0 1000000\n", 1},      /* an older file: the swap's end */
+        {"0\n0\n0\n0\n1000000\n", 1},        /* the rewritten end */
+        {"0\n1000000\n0\n0\n1000000\n", 1},
+        {"0\n5\n0\n0\n5\n", 0},              /* the gap lies above it */
+        {"garbage", 1},                      /* unreadable: gaps anywhere */
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        for (int clean = 1; clean >= 0; clean--) {
+            char dir[256];
+            snprintf(dir, sizeof(dir), "%s/case%zu-%d", f->root, k, clean);
+            rn_log *log;
+            rec_model *m = model_new();
+            f->cfg.index_interval_bytes = 300;
+            assert_int_equal(rn_log_open(dir, &f->cfg, 1, &log), 0);
+            append_many(log, m, 20, 1000, 40);
+            int64_t last_base = m->batch_base[m->n - 1], n = m->n;
+            rn_log_close(log);
+            if (cases[k].ckpt)
+                write_cleaner_checkpoint(dir, cases[k].ckpt);
+            char p[256];
+            last_segment_path(dir, ".log", p, sizeof(p));
+            shift_base_offset(p, last_batch_pos(p), 3); /* a gap of 3 before the last batch */
+            assert_int_equal(rn_log_open(dir, &f->cfg, clean, &log), 0);
+            assert_int_equal(rn_log_end_offset(log), cases[k].gap_ok ? n + 3 : last_base);
+            if (cases[k].gap_ok) {
+                for (int64_t o = 0; o < last_base; o++) /* up to the gap */
+                    check_read(log, m, o, 1 << 20, last_base);
+                rn_log_slice sl; /* an offset in the gap: the batch after it */
+                assert_int_equal(rn_log_read(log, last_base, 1 << 20, INT64_MAX, &sl), 0);
+                assert_true(sl.len >= 61);
+                uint8_t h[8];
+                assert_int_equal(pread(sl.file->fd, h, 8, sl.pos), 8);
+                assert_int_equal((int64_t)be_get(h, 8), last_base + 3);
+                rn_fileref_drop(sl.file);
+            } else {
+                m->n = last_base;
+                check_all_offsets(log, m);
+            }
+            rn_log_close(log);
+            free(m);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1676,6 +1969,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_batch_repeating_offsets_is_cut_off, setup, teardown),
         cmocka_unit_test_setup_teardown(idle_close_and_open_do_no_io, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_append_read_and_sync_agree, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_config_takes_effect_on_the_next_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_config_segment_ms_rolls_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(checkpoint_skipped_by_a_sync_is_written_when_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(base_offset_skipping_ahead_is_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(gaps_are_accepted_only_below_the_cleaner_checkpoint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -396,6 +396,7 @@ typedef struct race {
     atomic_int stop;
     atomic_int errors;
     atomic_llong reads;
+    atomic_int passes; /* retention passes done */
 } race;
 
 static void *race_reader(void *arg)
@@ -435,6 +436,7 @@ static void *race_retention(void *arg)
         rn_log_purge_deleted(r->log, 0, 0);
         if (rn_log_sync(r->log) < 0)
             atomic_fetch_add(&r->errors, 1);
+        atomic_fetch_add(&r->passes, 1);
         usleep(300);
     }
     return NULL;
@@ -453,6 +455,11 @@ static void retention_runs_while_appending_reading_and_syncing(void **state)
     pthread_create(&th[2], NULL, race_retention, &r);
     for (int i = 0; i < 3000; i++)
         assert_int_equal(append_plain(r.log, 1, 1000 + i, 50), i);
+    /* On a busy machine the retention thread may not have run yet: let it
+     * make two passes over the whole log before stopping. */
+    int passes = atomic_load(&r.passes);
+    while (atomic_load(&r.passes) < passes + 2)
+        usleep(1000);
     atomic_store(&r.stop, 1);
     for (int i = 0; i < 3; i++)
         pthread_join(th[i], NULL);
