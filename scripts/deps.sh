@@ -21,6 +21,7 @@ packages=(
     python3-kafka
     python3-pytest
     python3-pytest-timeout
+    python3-pytest-rerunfailures
     python3-lz4
     python3-snappy
     python3-zstandard
