@@ -261,6 +261,18 @@ static int add_entry(rn_req *req, rn_DescribeConfigsResponse_DescribeConfigsResu
     return e->Name.len < 0 ? -1 : 0;
 }
 
+/* The broker's current value of key (buf) and whether it is the default.
+ * Returns 0, or -1 when the broker has no such key. */
+static int broker_value(const char *key, char *buf, size_t len, int *is_default)
+{
+    const char *name;
+    int sensitive;
+    for (int i = 0; rn_config_describe(&rn_g.cfg, i, &name, buf, len, is_default, &sensitive) == 0; i++)
+        if (strcmp(name, key) == 0)
+            return 0;
+    return -1;
+}
+
 /* Where the broker's own value of key comes from. */
 static int broker_source(const char *key)
 {
@@ -269,12 +281,10 @@ static int broker_source(const char *key)
     if (rn_config_key_is_dynamic(key) && rn_dynamic_override(key))
         return SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG;
     char buf[512];
-    const char *name;
-    int is_default, sensitive;
-    for (int i = 0; rn_config_describe(&rn_g.cfg, i, &name, buf, sizeof buf, &is_default, &sensitive) == 0; i++)
-        if (strcmp(name, key) == 0)
-            return is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG;
-    return SOURCE_DEFAULT_CONFIG;
+    int is_default;
+    if (broker_value(key, buf, sizeof buf, &is_default) < 0)
+        return SOURCE_DEFAULT_CONFIG;
+    return is_default ? SOURCE_DEFAULT_CONFIG : SOURCE_STATIC_BROKER_CONFIG;
 }
 
 static int res_include_synonyms(const rn_DescribeConfigsRequest *rq) { return rq->IncludeSynonyms; }
@@ -296,19 +306,14 @@ static int add_synonyms(rn_req *req, rn_DescribeConfigsResponse_DescribeConfigsR
         e->Synonyms[k].Source = SOURCE_TOPIC_CONFIG;
         k++;
     }
-    if (broker_key) {
-        char buf[512];
-        const char *name;
-        int is_default, sensitive;
-        for (int i = 0; rn_config_describe(&rn_g.cfg, i, &name, buf, sizeof buf, &is_default, &sensitive) == 0; i++)
-            if (strcmp(name, broker_key) == 0) {
-                rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&e->Synonyms[k]);
-                e->Synonyms[k].Name = rn_arena_str(&req->arena, broker_key);
-                e->Synonyms[k].Value = rn_arena_str(&req->arena, buf);
-                e->Synonyms[k].Source = (int8_t)broker_source(broker_key);
-                k++;
-                break;
-            }
+    char buf[512];
+    int is_default;
+    if (broker_key && broker_value(broker_key, buf, sizeof buf, &is_default) == 0) {
+        rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&e->Synonyms[k]);
+        e->Synonyms[k].Name = rn_arena_str(&req->arena, broker_key);
+        e->Synonyms[k].Value = rn_arena_str(&req->arena, buf);
+        e->Synonyms[k].Source = (int8_t)broker_source(broker_key);
+        k++;
     }
     e->Synonyms_count = k;
     return 0;

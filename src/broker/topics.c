@@ -27,6 +27,7 @@
 
 #include "broker/broker.h"
 #include "broker/topic_config.h"
+#include "common/bin.h"
 #include "proto/record_batch.h"
 #include "txn/producer_state.h"
 #include "common/clock.h"
@@ -65,19 +66,8 @@ void rn_topics_unlock(void) { pthread_rwlock_unlock(&topics_lock); }
 
 /* ---- hashing ---- */
 
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static size_t name_slot(const char *name, size_t len) { return hash_bytes(name, len) & (nbuckets - 1); }
-static size_t id_slot(rn_uuid id) { return hash_bytes(id.b, 16) & (nbuckets - 1); }
+static size_t name_slot(const char *name, size_t len) { return rn_hash_bytes(name, len) & (nbuckets - 1); }
+static size_t id_slot(rn_uuid id) { return rn_hash_bytes(id.b, 16) & (nbuckets - 1); }
 
 static int table_grow(void)
 {
@@ -747,7 +737,7 @@ int rn_partition_scan(rn_partition *p, int64_t from, int (*fn)(void *arg, const 
 
 /* ---- transactions in a partition ---- */
 
-int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last)
+static int push_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last)
 {
     if (p->naborted == p->aborted_cap) {
         int cap = p->aborted_cap ? p->aborted_cap * 2 : 16;
@@ -758,6 +748,13 @@ int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_
         p->aborted_cap = cap;
     }
     p->aborted[p->naborted++] = (struct rn_aborted_txn){pid, first, last};
+    return 0;
+}
+
+int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last)
+{
+    if (push_aborted(p, pid, first, last) < 0)
+        return -ENOMEM;
     /* Appended with the same durability as the marker: the marker's flush
      * round follows, and this file is synced here since it is tiny and rare. */
     char path[4300];
@@ -784,17 +781,8 @@ static void load_aborted(rn_partition *p, const char *dir)
         long long pid, first, last;
         /* Entries wholly below the log start are gone; past the end, torn away. */
         if (sscanf(line, "%lld %lld %lld", &pid, &first, &last) == 3 && last >= start && last < end &&
-            p->naborted < 1 << 24) {
-            if (p->naborted == p->aborted_cap) {
-                int cap = p->aborted_cap ? p->aborted_cap * 2 : 16;
-                struct rn_aborted_txn *a = realloc(p->aborted, (size_t)cap * sizeof *a);
-                if (!a)
-                    break;
-                p->aborted = a;
-                p->aborted_cap = cap;
-            }
-            p->aborted[p->naborted++] = (struct rn_aborted_txn){pid, first, last};
-        }
+            p->naborted < 1 << 24 && push_aborted(p, pid, first, last) < 0)
+            break;
     }
     fclose(f);
 }

@@ -1600,12 +1600,7 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&gmu);
     while (!stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        rn_deadline_after_ms(&ts, TICK_MS);
         pthread_cond_timedwait(&gcv, &gmu, &ts);
         if (stopping)
             break;

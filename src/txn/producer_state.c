@@ -49,6 +49,7 @@ struct rn_pstate {
     pentry **buckets;
     size_t nbuckets;
     int count;
+    int open_txns; /* entries with txn_first_offset >= 0: Fetch asks on every request */
 };
 
 rn_pstate *rn_pstate_new(void) { return calloc(1, sizeof(rn_pstate)); }
@@ -62,6 +63,7 @@ static void clear(rn_pstate *s)
             free(e);
         }
     s->count = 0;
+    s->open_txns = 0;
 }
 
 void rn_pstate_free(rn_pstate *s)
@@ -190,8 +192,10 @@ int rn_pstate_update(rn_pstate *s, const rn_pbatch *b)
     c->last_offset = b->last_offset;
     if (b->max_timestamp > e->last_timestamp)
         e->last_timestamp = b->max_timestamp;
-    if (b->transactional && e->txn_first_offset < 0)
+    if (b->transactional && e->txn_first_offset < 0) {
         e->txn_first_offset = b->first_offset;
+        s->open_txns++;
+    }
     return 0;
 }
 
@@ -313,7 +317,11 @@ static int parse(rn_pstate *s, const uint8_t *buf, size_t len)
             return -1;
         e->epoch = (int16_t)rn_bin_load_be(buf + at + 8, 2);
         e->last_timestamp = (int64_t)rn_bin_load_be(buf + at + 10, 8);
+        if (e->txn_first_offset >= 0) /* a producer listed twice: counted once */
+            s->open_txns--;
         e->txn_first_offset = (int64_t)rn_bin_load_be(buf + at + 18, 8);
+        if (e->txn_first_offset >= 0)
+            s->open_txns++;
         e->nbatches = nb;
         at += ENTRY_FIXED;
         for (int b = 0; b < nb; b++) {
@@ -445,6 +453,8 @@ int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int16_t epoch, int6
     if (!e)
         return -1;
     int64_t first = e->txn_first_offset;
+    if (first >= 0)
+        s->open_txns--;
     e->txn_first_offset = -1;
     if (epoch > e->epoch) { /* sequences restart with the new epoch */
         e->epoch = epoch;
@@ -456,7 +466,7 @@ int64_t rn_pstate_end_txn(rn_pstate *s, int64_t producer_id, int16_t epoch, int6
 int64_t rn_pstate_first_open_txn(const rn_pstate *s)
 {
     int64_t first = -1;
-    for (size_t i = 0; i < s->nbuckets; i++)
+    for (size_t i = 0; i < s->nbuckets && s->open_txns > 0; i++)
         for (const pentry *e = s->buckets[i]; e; e = e->next)
             if (e->txn_first_offset >= 0 && (first < 0 || e->txn_first_offset < first))
                 first = e->txn_first_offset;

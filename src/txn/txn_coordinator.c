@@ -859,8 +859,7 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&tmu);
     while (!stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        rn_deadline_after_ms(&ts, 1000);
         pthread_cond_timedwait(&tcv, &tmu, &ts);
         if (stopping)
             break;
