@@ -92,9 +92,7 @@ typedef struct rn_partition {
     struct rn_pstate *pstate;
     /* Aborted transactions (KIP-98), oldest first, under produce_mu; also
      * in the file `aborted-txns`. Fetch hands them to read_committed consumers. */
-    struct rn_aborted_txn {
-        int64_t producer_id, first_offset, last_offset;
-    } *aborted;
+    rn_log_aborted_txn *aborted;
     int naborted, aborted_cap;
     pthread_mutex_t hold_mu;
     pthread_cond_t hold_cv;
@@ -370,6 +368,15 @@ int rn_partition_scan(rn_partition *p, int64_t from,
 
 /* Records an aborted transaction (caller holds p->produce_mu). 0 or -errno. */
 int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last);
+
+/* A copy of the aborted-transaction index for the cleaner: *out
+ * (malloc'ed; NULL when empty) and *n. 0 or -ENOMEM. */
+int rn_partition_copy_aborted(rn_partition *p, rn_log_aborted_txn **out, int32_t *n);
+
+/* Forgets the aborted transactions whose marker is below `below` (gone
+ * with retention, or their data cleaned away), in memory and in the file
+ * (rewritten atomically). 0 or -errno. */
+int rn_partition_trim_aborted(rn_partition *p, int64_t below);
 /* Last stable offset: the first offset of the oldest open transaction, or
  * the high watermark. Takes p->produce_mu. */
 int64_t rn_partition_lso(rn_partition *p);

@@ -741,13 +741,13 @@ static int push_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t las
 {
     if (p->naborted == p->aborted_cap) {
         int cap = p->aborted_cap ? p->aborted_cap * 2 : 16;
-        struct rn_aborted_txn *a = realloc(p->aborted, (size_t)cap * sizeof *a);
+        rn_log_aborted_txn *a = realloc(p->aborted, (size_t)cap * sizeof *a);
         if (!a)
             return -ENOMEM;
         p->aborted = a;
         p->aborted_cap = cap;
     }
-    p->aborted[p->naborted++] = (struct rn_aborted_txn){pid, first, last};
+    p->aborted[p->naborted++] = (rn_log_aborted_txn){pid, first, last};
     return 0;
 }
 
@@ -766,6 +766,59 @@ int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_
     fprintf(f, "%lld %lld %lld\n", (long long)pid, (long long)first, (long long)last);
     int rc = (fflush(f) == 0 && fdatasync(fileno(f)) == 0) ? 0 : -errno;
     fclose(f);
+    return rc;
+}
+
+int rn_partition_copy_aborted(rn_partition *p, rn_log_aborted_txn **out, int32_t *n)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->produce_mu);
+    rn_log_aborted_txn *a = p->naborted ? malloc((size_t)p->naborted * sizeof *a) : NULL;
+    if (a)
+        memcpy(a, p->aborted, (size_t)p->naborted * sizeof *a);
+    else if (p->naborted)
+        rc = -ENOMEM;
+    *out = a;
+    *n = a ? p->naborted : 0;
+    pthread_mutex_unlock(&p->produce_mu);
+    return rc;
+}
+
+int rn_partition_trim_aborted(rn_partition *p, int64_t below)
+{
+    pthread_mutex_lock(&p->produce_mu);
+    int keep = 0;
+    for (int i = 0; i < p->naborted; i++)
+        if (p->aborted[i].last_offset >= below)
+            p->aborted[keep++] = p->aborted[i];
+    if (keep == p->naborted) {
+        pthread_mutex_unlock(&p->produce_mu);
+        return 0;
+    }
+    p->naborted = keep;
+    /* Rewritten under produce_mu so that no marker's line is appended to
+     * the file being replaced; this runs rarely (housekeeping, when an
+     * entry goes). */
+    char path[4300], tmp[4320];
+    partition_path(path, sizeof path - 16, p->topic->name, p->index);
+    strcat(path, "/aborted-txns");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int rc = 0;
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        rc = -errno;
+    for (int i = 0; f && i < keep; i++)
+        fprintf(f, "%lld %lld %lld\n", (long long)p->aborted[i].producer_id, (long long)p->aborted[i].first_offset,
+                (long long)p->aborted[i].last_offset);
+    if (f && (fflush(f) != 0 || fdatasync(fileno(f)) != 0))
+        rc = -errno;
+    if (f && fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp); /* the old file stays: its extra lines are harmless */
+    pthread_mutex_unlock(&p->produce_mu);
     return rc;
 }
 

@@ -34,6 +34,14 @@
  *      v                                         crash: the old segments in [base, end)
  *   DONE                                         are removed and the .swap renamed
  *
+ * Transactions (Kafka's CleanedTransactionMetadata): each walk over
+ * batches in offset order (the map's, the cleaning's) carries a txn_walk
+ * that learns, from the caller's aborted-transaction list sorted by first
+ * offset, which producer has an aborted transaction open at the batch in
+ * hand. Its batches are dropped whole (and never enter the map); a
+ * marker is dropped only when no batch of its transaction was met in this
+ * walk (none is left in the log) and the delete horizon passed it.
+ *
  * Offsets: records keep theirs. A v2 batch keeps its baseOffset and
  * lastOffsetDelta even when its first or last records go (as Kafka's
  * cleaner does: the producer's last sequence stays where it was), so
@@ -247,6 +255,11 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -362,6 +375,147 @@ static int record_parse(const uint8_t **pp, const uint8_t *end, rec_view *r)
     return 0;
 }
 
+/* ---- transactions met while walking batches in offset order ---- */
+
+#define BATCH_PRODUCER_ID_AT 43
+#define BATCH_RECORDS_COUNT_AT 57
+#define CONTROL_TYPE_ABORT 0
+#define CONTROL_TYPE_COMMIT 1
+
+typedef struct open_txn {
+    int64_t producer_id;
+    int aborted; /* in the aborted list; else committed (or not yet decided: never below stable_end) */
+    int seen;    /* a batch of it was met in this walk */
+} open_txn;
+
+typedef struct txn_walk {
+    rn_log_aborted_txn *aborted; /* the caller's list, sorted by first_offset */
+    int32_t naborted;
+    int32_t next;    /* aborted[next..] have not begun at the walk's position */
+    int64_t from;    /* the walk's first offset: transactions ended below it are not open */
+    open_txn *open;  /* producers with a transaction open at the walk's position */
+    int32_t nopen, open_cap;
+} txn_walk;
+
+static int cmp_first_offset(const void *a, const void *b)
+{
+    const rn_log_aborted_txn *x = a, *y = b;
+    return x->first_offset < y->first_offset ? -1 : x->first_offset > y->first_offset;
+}
+
+static int walk_init(txn_walk *w, const rn_log_aborted_txn *aborted, int32_t n)
+{
+    memset(w, 0, sizeof(*w));
+    if (n <= 0)
+        return 0;
+    w->aborted = malloc((size_t)n * sizeof(*w->aborted));
+    if (!w->aborted)
+        return -ENOMEM;
+    memcpy(w->aborted, aborted, (size_t)n * sizeof(*aborted));
+    qsort(w->aborted, (size_t)n, sizeof(*aborted), cmp_first_offset);
+    w->naborted = n;
+    return 0;
+}
+
+static void walk_release(txn_walk *w)
+{
+    free(w->aborted);
+    free(w->open);
+    memset(w, 0, sizeof(*w));
+}
+
+static void walk_begin(txn_walk *w, int64_t from)
+{
+    w->next = 0;
+    w->nopen = 0;
+    w->from = from;
+}
+
+static open_txn *walk_find(txn_walk *w, int64_t producer_id)
+{
+    for (int32_t i = 0; i < w->nopen; i++)
+        if (w->open[i].producer_id == producer_id)
+            return &w->open[i];
+    return NULL;
+}
+
+static int walk_open(txn_walk *w, int64_t producer_id, int aborted)
+{
+    open_txn *t = walk_find(w, producer_id);
+    if (t) {
+        t->aborted = aborted;
+        return 0;
+    }
+    if (w->nopen == w->open_cap) {
+        int32_t cap = w->open_cap ? w->open_cap * 2 : 16;
+        open_txn *o = realloc(w->open, (size_t)cap * sizeof(*o));
+        if (!o)
+            return -ENOMEM;
+        w->open = o;
+        w->open_cap = cap;
+    }
+    w->open[w->nopen++] = (open_txn){producer_id, aborted, 0};
+    return 0;
+}
+
+static void walk_close(txn_walk *w, open_txn *t)
+{
+    *t = w->open[--w->nopen];
+}
+
+/* Opens the aborted transactions that began at or before offset (Kafka's
+ * consumeAbortedTxnsUpTo). */
+static int walk_advance(txn_walk *w, int64_t offset)
+{
+    for (; w->next < w->naborted && w->aborted[w->next].first_offset <= offset; w->next++) {
+        const rn_log_aborted_txn *a = &w->aborted[w->next];
+        if (a->last_offset < w->from)
+            continue; /* ended before the walk began */
+        int rc = walk_open(w, a->producer_id, 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A transactional data batch of producer_id ending at last_offset: 1 when
+ * it belongs to an aborted transaction (drop it), 0 to keep it, -ENOMEM. */
+static int walk_data(txn_walk *w, int64_t producer_id, int64_t last_offset)
+{
+    int rc = walk_advance(w, last_offset);
+    if (rc < 0)
+        return rc;
+    open_txn *t = walk_find(w, producer_id);
+    if (!t) {
+        if ((rc = walk_open(w, producer_id, 0)) < 0)
+            return rc;
+        t = walk_find(w, producer_id);
+    }
+    t->seen = 1;
+    return t->aborted;
+}
+
+/* A marker of producer_id (type CONTROL_TYPE_*, or -1 when unreadable) at
+ * offset: 1 when no batch of its transaction is left (the marker may go
+ * once past the delete horizon), 0 to keep it, -ENOMEM. */
+static int walk_marker(txn_walk *w, int64_t producer_id, int64_t offset, int type)
+{
+    int rc = walk_advance(w, offset);
+    if (rc < 0)
+        return rc;
+    open_txn *t = walk_find(w, producer_id);
+    int none_left = !t || !t->seen;
+    /* A marker that contradicts the aborted list (a COMMIT for a listed
+     * transaction, an ABORT for one not listed whose data were kept) stays. */
+    if (t && t->seen && (type == CONTROL_TYPE_ABORT) != t->aborted)
+        none_left = 0;
+    if (type != CONTROL_TYPE_ABORT && type != CONTROL_TYPE_COMMIT)
+        none_left = 0;
+    if (t)
+        walk_close(w, t);
+    return none_left;
+}
+
 /* ---- one pass ---- */
 
 typedef struct cleaner {
@@ -378,23 +532,55 @@ typedef struct cleaner {
     rn_codec_buf batch; /* a rebuilt batch */
     rn_codec_buf out;   /* buffered writes of the cleaned segment */
     rn_codec_ctx codec; /* zstd/lz4 state reused across batches */
+    txn_walk walk;
     rn_compact_stats *st;
 } cleaner;
 
+static int crc_ok(const uint8_t *p, const rn_seg_batch *b)
+{
+    return rn_crc32c(0, p + 21, (size_t)rn_seg_batch_size(b) - 21) == b->crc;
+}
+
+/* The type of a marker, from its first record's key (version int16, type
+ * int16); -1 when it cannot be read. */
+static int control_type(const uint8_t *p, const rn_seg_batch *b)
+{
+    if (b->attributes & ATTR_CODEC_MASK)
+        return -1; /* markers are never compressed */
+    const uint8_t *q = p + RN_SEG_BATCH_HEADER_BYTES, *end = p + rn_seg_batch_size(b);
+    rec_view r;
+    if (record_parse(&q, end, &r) < 0 || r.key_len < 4)
+        return -1;
+    return (int16_t)((uint16_t)r.key[2] << 8 | r.key[3]);
+}
+
+/* Runs a v2 batch (CRC checked) through the transaction walk: 1 when it
+ * goes whole (data of an aborted transaction; a marker with no batch of its
+ * transaction left, past the delete horizon), 0 when it stays, -ENOMEM. */
+static int txn_drop(cleaner *c, const uint8_t *p, const rn_seg_batch *b)
+{
+    if (!(b->attributes & (ATTR_TRANSACTIONAL | ATTR_CONTROL)))
+        return 0;
+    int64_t producer_id = (int64_t)be64(p + BATCH_PRODUCER_ID_AT);
+    if (!(b->attributes & ATTR_CONTROL))
+        return walk_data(&c->walk, producer_id, rn_seg_batch_last(b));
+    int rc = walk_marker(&c->walk, producer_id, rn_seg_batch_last(b), control_type(p, b));
+    if (rc <= 0)
+        return rc;
+    int64_t passed = first_passed_ms(&c->ck, b->base_offset);
+    return passed >= 0 && c->now_ms - passed >= c->cc->delete_retention_ms;
+}
+
 /* The records section of a batch the cleaner may filter: 0 with *recs,
  * *len and *framing; 1 when the batch is kept whole and left out of the
- * map (control and transactional batches, not magic 2, a codec failure,
- * records that do not parse); -ENOMEM. Checks the CRC first: -EBADMSG. */
+ * map (markers, not magic 2, a codec failure, records that do not parse);
+ * -ENOMEM. The caller checked the CRC of a v2 batch. */
 static int batch_records(cleaner *c, const uint8_t *p, const rn_seg_batch *b, const uint8_t **recs, size_t *len,
                          int *framing)
 {
     int64_t size = rn_seg_batch_size(b);
-    if (b->magic != 2)
+    if (b->magic != 2 || (b->attributes & ATTR_CONTROL))
         return 1;
-    if (rn_crc32c(0, p + 21, (size_t)size - 21) != b->crc)
-        return -EBADMSG; /* never launder a corrupt batch with a fresh CRC */
-    if (b->attributes & (ATTR_CONTROL | ATTR_TRANSACTIONAL))
-        return 1; /* markers and transactional data: with the transactions work */
     int codec = b->attributes & ATTR_CODEC_MASK;
     *framing = 0;
     if (codec == RN_CODEC_NONE) {
@@ -435,6 +621,7 @@ static int batch_records(cleaner *c, const uint8_t *p, const rn_seg_batch *b, co
  * short are harmless: they point at records that stay. */
 static int32_t build_map(cleaner *c, const rn_seg_snap *s, int32_t from, int32_t to, int64_t first_dirty)
 {
+    walk_begin(&c->walk, first_dirty);
     for (int32_t i = from; i < to; i++) {
         seg_reader r = {s[i].seg->ref.fd, 0, s[i].size, {0}, 0};
         const uint8_t *p;
@@ -446,6 +633,16 @@ static int32_t build_map(cleaner *c, const rn_seg_snap *s, int32_t from, int32_t
             int framing;
             if (rn_seg_batch_last(&b) < first_dirty)
                 continue;
+            if (b.magic == 2 && !crc_ok(p, &b)) {
+                rc = -EBADMSG;
+                break;
+            }
+            if (b.magic == 2 && (rc = txn_drop(c, p, &b)) != 0) {
+                if (rc < 0)
+                    break;
+                rc = 0;
+                continue; /* aborted data never supersede anything */
+            }
             if ((rc = batch_records(c, p, &b, &recs, &len, &framing)) < 0)
                 break;
             if (rc == 1)
@@ -568,7 +765,22 @@ static int clean_batch(cleaner *c, cleaned_out *o, const uint8_t *p, const rn_se
     size_t len;
     int framing;
     size_t size = (size_t)rn_seg_batch_size(b);
-    int rc = batch_records(c, p, b, &recs, &len, &framing);
+    int rc;
+    if (b->magic == 2) {
+        if (!crc_ok(p, b))
+            return -EBADMSG; /* never launder a corrupt batch with a fresh CRC */
+        if ((rc = txn_drop(c, p, b)) < 0)
+            return rc;
+        if (rc == 1) {
+            *changed = 1;
+            if (b->attributes & ATTR_CONTROL)
+                c->st->markers_removed++;
+            else
+                c->st->aborted_removed += (int32_t)be32(p + BATCH_RECORDS_COUNT_AT);
+            return 0; /* the whole batch goes: a gap in the offsets */
+        }
+    }
+    rc = batch_records(c, p, b, &recs, &len, &framing);
     if (rc < 0)
         return rc;
     if (rc == 1)
@@ -775,7 +987,7 @@ static int compact(cleaner *c)
     for (d = from; d < n && s[d].next_offset <= first_dirty; d++)
         ;
     for (end = from; end < n; end++) {
-        if (s[end].busy)
+        if (s[end].busy || s[end].next_offset > c->cc->stable_end)
             break;
         if (end >= d && c->cc->min_compaction_lag_ms > 0 && s[end].max_ts > c->now_ms - c->cc->min_compaction_lag_ms)
             break; /* too recent, and so is all after it (Kafka: firstUncleanableOffset) */
@@ -814,6 +1026,7 @@ static int compact(cleaner *c)
     c->st->end_offset = clean_end;
 
     /* Groups of consecutive segments that fit one segment (Kafka's groupSegmentsBySize). */
+    walk_begin(&c->walk, start);
     for (int32_t g0 = from; g0 < end;) {
         int64_t size = s[g0].size;
         int32_t on = s[g0].oindex_n, tn = s[g0].tindex_n, g1 = g0 + 1;
@@ -879,9 +1092,13 @@ int rn_log_compact(rn_log *log, const rn_compact_config *cfg, int64_t now_ms, rn
     c.cc = cfg;
     c.now_ms = now_ms;
     c.st = stats;
+    int rc = walk_init(&c.walk, cfg->aborted, cfg->naborted);
+    if (rc < 0)
+        return rc;
     rn_log_clean_lock(log);
     rn_log_cfg(log, &lcfg);
-    int rc = compact(&c);
+    rc = compact(&c);
+    walk_release(&c.walk);
     rn_codec_buf_release(&c.dec);
     rn_codec_buf_release(&c.kept);
     rn_codec_buf_release(&c.comp);
@@ -898,9 +1115,10 @@ int rn_log_compact(rn_log *log, const rn_compact_config *cfg, int64_t now_ms, rn
         rn_warn("log: %s: compaction failed: %s", c.dir, strerror(-rc));
     else if (stats->cleaned)
         rn_info("log: %s: cleaned [%" PRId64 ", %" PRId64 "): %d -> %d segments, %" PRId64 " -> %" PRId64
-                " bytes, %" PRId64 " records and %" PRId64 " tombstones removed, %" PRId64 " ms",
+                " bytes, %" PRId64 " records, %" PRId64 " tombstones, %" PRId64 " aborted records and %" PRId64
+                " markers removed, %" PRId64 " ms",
                 c.dir, stats->first_dirty_offset, stats->end_offset, stats->segments_before, stats->segments_after,
                 stats->bytes_before, stats->bytes_after, stats->records_removed, stats->tombstones_removed,
-                stats->elapsed_ms);
+                stats->aborted_removed, stats->markers_removed, stats->elapsed_ms);
     return rc;
 }

@@ -218,6 +218,12 @@ int rn_log_purge_deleted(rn_log *log, int64_t now_ms, int64_t file_delete_delay_
 
 /* ---- compaction (cleanup.policy=compact; cleaner.c) ---- */
 
+/* An aborted transaction in a partition (KIP-98): its producer, the offset
+ * of its first batch and that of its ABORT marker. */
+typedef struct rn_log_aborted_txn {
+    int64_t producer_id, first_offset, last_offset;
+} rn_log_aborted_txn;
+
 typedef struct rn_compact_config {
     int64_t delete_retention_ms;       /* delete.retention.ms: a tombstone stays this long after the
                                         * cleaner first passed it */
@@ -232,6 +238,12 @@ typedef struct rn_compact_config {
                                         * retention_ms / retention_bytes as rn_log_enforce_retention */
     int64_t retention_ms;              /* used only with delete_too */
     int64_t retention_bytes;           /* used only with delete_too */
+    int64_t stable_end;                /* nothing at or past this offset is cleaned: the partition's
+                                        * last stable offset (data of an open transaction must not
+                                        * supersede committed values). 0 cleans nothing; INT64_MAX
+                                        * for a log without transactions */
+    const rn_log_aborted_txn *aborted; /* the partition's aborted transactions, any order */
+    int32_t naborted;
 } rn_compact_config;
 
 typedef struct rn_compact_stats {
@@ -247,6 +259,8 @@ typedef struct rn_compact_stats {
     int64_t records_read;
     int64_t records_removed;     /* superseded records */
     int64_t tombstones_removed;  /* tombstones past their delete horizon */
+    int64_t aborted_removed;     /* records of aborted transactions */
+    int64_t markers_removed;     /* transaction markers with no data left, past their delete horizon */
     int64_t keys;                /* distinct keys in the dirty part */
     int64_t elapsed_ms;
 } rn_compact_stats;
@@ -255,8 +269,8 @@ typedef struct rn_compact_stats {
  * background thread; one pass per log at a time (a second caller waits).
  *  1. The cleanable part ends at the active segment, or earlier at the
  *     first segment holding a record newer than now_ms -
- *     min_compaction_lag_ms. The dirty part starts at the cleaner-offset
- *     checkpoint. Nothing dirty, or dirty ratio below the minimum (and not
+ *     min_compaction_lag_ms, or at the first reaching stable_end. The
+ *     dirty part starts at the cleaner-offset checkpoint. Nothing dirty, or dirty ratio below the minimum (and not
  *     forced by max_compaction_lag_ms): returns 0 with stats->cleaned = 0.
  *  2. A map key -> latest offset is built over the dirty part (keys hashed
  *     to 128 bits, as Kafka's offset map keeps digests). A map that would
@@ -273,9 +287,15 @@ typedef struct rn_compact_stats {
  *     Tombstones (null value) are dropped once the cleaner first passed
  *     them more than delete_retention_ms before now_ms, kept before.
  *     Not touched: records without a key (Kafka refuses them in compacted
- *     topics; kept here to be safe), control batches and transactional
- *     batches (kept whole and left out of the map: removing aborted data
- *     comes with transactions).
+ *     topics; kept here to be safe).
+ *     Transactions, by Kafka's rules (LogCleaner): batches of aborted
+ *     transactions are dropped whole and never enter the map; committed
+ *     transactional records are compacted like any others; a marker
+ *     (control batch) stays while any batch of its transaction remains in
+ *     the log, and once none does, goes after delete_retention_ms as a
+ *     tombstone does. After a pass (stats->end_offset > 0), no data of an
+ *     aborted transaction whose marker is below end_offset is left: the
+ *     caller may forget those entries of its aborted-transaction index.
  *  4. Each group is written to <base>.log.cleaned with fresh indexes,
  *     fsynced, renamed to .swap, and swapped in under the log's mutex for
  *     a moment; the old files are renamed .deleted (purged later; readers

@@ -388,6 +388,7 @@ static const rn_compact_config default_cc = {
     .min_compaction_lag_ms = 0,
     .max_compaction_lag_ms = INT64_MAX,
     .min_cleanable_dirty_ratio = 0.0,
+    .stable_end = INT64_MAX,
 };
 
 /* ---- tests ---- */
@@ -652,7 +653,7 @@ static void append_special(rn_log *log, model *m, trec r, int16_t attrs)
     free(b.p);
 }
 
-static void control_transactional_and_keyless_records_are_kept(void **state)
+static void control_transactional_and_keyless_records(void **state)
 {
     fixture *f = *state;
     rn_log *log;
@@ -673,12 +674,161 @@ static void control_transactional_and_keyless_records_are_kept(void **state)
     assert_int_equal(st.cleaned, 1);
     assert_true(st.end_offset > 110);
     scan_log(log, m, sn);
-    assert_true(seen_has(sn, 0));   /* transactional: kept whole though "a" has a later value */
-    assert_true(seen_has(sn, 1));   /* control: kept whole */
+    assert_false(seen_has(sn, 0));  /* committed transactional data: compacted like any other */
+    assert_true(seen_has(sn, 1));   /* a marker: kept whole, its key never in the map */
     assert_true(seen_has(sn, 2));   /* no key: kept */
     assert_true(seen_has(sn, 103)); /* the later "a" and "b" */
     assert_true(seen_has(sn, 104));
     assert_false(seen_has(sn, 3));  /* an ordinary superseded record went */
+    rn_log_close(log);
+    free(sn);
+    free(m);
+}
+
+/* Appends one batch of producer pid: transactional data r, or (marker 0
+ * ABORT, 1 COMMIT) a transaction marker at r.ts. */
+static int64_t append_txn(rn_log *log, model *m, int64_t pid, trec r, int marker)
+{
+    tbuf recs = {0}, b = {0};
+    if (marker < 0) {
+        build_records(&recs, &r, 1, r.ts);
+    } else {
+        static const uint8_t key[4] = {0, 0, 0, 0}, value[6] = {0};
+        uint8_t k[4];
+        memcpy(k, key, 4);
+        k[3] = (uint8_t)marker;
+        tbuf x = {0};
+        tb_u8(&x, 0);
+        tb_varlong(&x, 0);
+        tb_varlong(&x, 0);
+        tb_varlong(&x, 4);
+        tb_put(&x, k, 4);
+        tb_varlong(&x, 6);
+        tb_put(&x, value, 6);
+        tb_varlong(&x, 0);
+        tb_varlong(&recs, (int64_t)x.len);
+        tb_put(&recs, x.p, x.len);
+        free(x.p);
+    }
+    build_batch_raw(&b, 1, r.ts, r.ts, marker < 0 ? 0x10 : 0x30, recs.p, recs.len);
+    be_put(b.p + 43, (uint64_t)pid, 8);
+    be_put(b.p + 51, 0, 2);
+    be_put(b.p + 17, rn_crc32c(0, b.p + 21, b.len - 21), 4);
+    int64_t base = append_buf(log, &b, 1);
+    assert_int_equal(base, m->n);
+    snprintf(m->key[m->n], sizeof(m->key[0]), "%s", marker < 0 ? r.key : "");
+    snprintf(m->value[m->n], sizeof(m->value[0]), "%s", marker < 0 ? r.value : "");
+    m->tomb[m->n] = 0;
+    m->n++;
+    free(recs.p);
+    free(b.p);
+    return base;
+}
+
+/* Kafka's rules: aborted data go at the first pass and never supersede a
+ * committed value; committed transactional records are compacted like any
+ * others; a marker stays while data of its transaction remain, then for
+ * delete.retention.ms after the pass that first found none. */
+static void aborted_data_go_and_markers_follow_their_data(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    model *m = model_new();
+    seen *sn = malloc(sizeof(*sn));
+    f->cfg.segment_bytes = 1500;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    trec a1[1] = {{"a", "committed-a", 100}};
+    int64_t o_a = append_records(log, m, a1, 1, 0, 0);
+    int64_t o_ab1 = append_txn(log, m, 7, (trec){"a", "aborted-a", 100}, -1);
+    int64_t o_ab2 = append_txn(log, m, 7, (trec){"b", "aborted-b", 100}, -1);
+    int64_t o_c = append_txn(log, m, 8, (trec){"c", "committed-c", 100}, -1);
+    int64_t o_abort = append_txn(log, m, 7, (trec){NULL, NULL, 100}, 0);
+    int64_t o_commit = append_txn(log, m, 8, (trec){NULL, NULL, 100}, 1);
+    append_keyed(log, m, 60, 3, 200, 0);
+    rn_log_aborted_txn aborted[1] = {{7, o_ab1, o_abort}};
+    rn_compact_config cc = default_cc;
+    cc.delete_retention_ms = 1000;
+    cc.aborted = aborted;
+    cc.naborted = 1;
+    rn_compact_stats st;
+
+    /* Pass 1: the aborted batches go; both markers stay (their data were met). */
+    assert_int_equal(rn_log_compact(log, &cc, 100000, &st), 0);
+    assert_int_equal(st.cleaned, 1);
+    assert_true(st.end_offset > o_commit);
+    assert_int_equal(st.aborted_removed, 2);
+    assert_int_equal(st.markers_removed, 0);
+    scan_log(log, m, sn);
+    assert_true(seen_has(sn, o_a)); /* the aborted "a" did not supersede it */
+    assert_false(seen_has(sn, o_ab1));
+    assert_false(seen_has(sn, o_ab2));
+    assert_true(seen_has(sn, o_c));
+    assert_true(seen_has(sn, o_abort));
+    assert_true(seen_has(sn, o_commit));
+
+    /* Pass 2, before the horizon: the ABORT marker has no data left but stays. */
+    append_keyed(log, m, 60, 3, 300, 0);
+    assert_int_equal(rn_log_compact(log, &cc, 100500, &st), 0);
+    assert_int_equal(st.markers_removed, 0);
+    scan_log(log, m, sn);
+    assert_true(seen_has(sn, o_abort));
+
+    /* Pass 3, past it: the ABORT marker goes; the COMMIT stays with "c". */
+    append_keyed(log, m, 60, 3, 400, 0);
+    assert_int_equal(rn_log_compact(log, &cc, 102000, &st), 0);
+    assert_int_equal(st.markers_removed, 1);
+    scan_log(log, m, sn);
+    assert_false(seen_has(sn, o_abort));
+    assert_true(seen_has(sn, o_c));
+    assert_true(seen_has(sn, o_commit));
+
+    /* A later "c" supersedes the committed one; its marker goes one pass after. */
+    trec c2[1] = {{"c", "plain-c", 500}};
+    int64_t o_c2 = append_records(log, m, c2, 1, 0, 0);
+    append_keyed(log, m, 60, 3, 500, 0);
+    assert_int_equal(rn_log_compact(log, &cc, 103000, &st), 0);
+    scan_log(log, m, sn);
+    assert_false(seen_has(sn, o_c));
+    assert_true(seen_has(sn, o_c2));
+    assert_true(seen_has(sn, o_commit)); /* its data were met in this pass */
+    append_keyed(log, m, 60, 3, 600, 0);
+    assert_int_equal(rn_log_compact(log, &cc, 105000, &st), 0);
+    assert_int_equal(st.markers_removed, 1);
+    scan_log(log, m, sn);
+    assert_false(seen_has(sn, o_commit));
+    assert_true(seen_has(sn, o_a));
+    assert_true(seen_has(sn, o_c2));
+    rn_log_close(log);
+    free(sn);
+    free(m);
+}
+
+/* Nothing at or past the last stable offset is cleaned: an open
+ * transaction's value must not supersede a committed one. */
+static void nothing_past_the_stable_end_is_cleaned(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    model *m = model_new();
+    seen *sn = malloc(sizeof(*sn));
+    f->cfg.segment_bytes = 1500;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_keyed(log, m, 100, 3, 100, 0);
+    int64_t open_first = append_txn(log, m, 9, (trec){"key0", "open-txn", 200}, -1);
+    append_keyed(log, m, 100, 3, 300, 0);
+    rn_compact_config cc = default_cc;
+    cc.stable_end = open_first;
+    rn_compact_stats st;
+    assert_int_equal(rn_log_compact(log, &cc, 100000, &st), 0);
+    assert_true(st.end_offset > 0 && st.end_offset <= open_first);
+    scan_log(log, m, sn);
+    assert_true(seen_has(sn, open_first));
+    for (int64_t o = open_first; o < m->n; o++)
+        assert_true(seen_has(sn, o));
+    cc.stable_end = 0; /* an open transaction at offset 0: nothing at all */
+    append_keyed(log, m, 30, 3, 400, 0);
+    assert_int_equal(rn_log_compact(log, &cc, 100000, &st), 0);
+    assert_int_equal(st.cleaned, 0);
     rn_log_close(log);
     free(sn);
     free(m);
@@ -1006,7 +1156,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(every_codec_is_recompressed_and_readable, tl_setup, tl_teardown),
         cmocka_unit_test(codecs_round_trip_and_refuse_bad_input),
         cmocka_unit_test_setup_teardown(dirty_ratio_and_lags_decide_when_to_clean, tl_setup, tl_teardown),
-        cmocka_unit_test_setup_teardown(control_transactional_and_keyless_records_are_kept, tl_setup, tl_teardown),
+        cmocka_unit_test_setup_teardown(control_transactional_and_keyless_records, tl_setup, tl_teardown),
+        cmocka_unit_test_setup_teardown(aborted_data_go_and_markers_follow_their_data, tl_setup, tl_teardown),
+        cmocka_unit_test_setup_teardown(nothing_past_the_stable_end_is_cleaned, tl_setup, tl_teardown),
         cmocka_unit_test_setup_teardown(a_crash_at_any_step_of_the_swap_is_settled_at_open, tl_setup, tl_teardown),
         cmocka_unit_test_setup_teardown(gaps_below_the_rewritten_end_pass_recovery, tl_setup, tl_teardown),
         cmocka_unit_test_setup_teardown(compaction_runs_while_appending_reading_and_syncing, tl_setup, tl_teardown),
