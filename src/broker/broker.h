@@ -336,6 +336,10 @@ uint64_t rn_flusher_done(void);
 int rn_flusher_wait(uint64_t gen);
 /* Removes p from the queue (topic deletion, under the topics write lock). */
 void rn_flusher_forget(rn_partition *p);
+/* How many fdatasyncs the flusher has seen fail since start: a caller that
+ * waited for a round covering several partitions compares it before and
+ * after (a transaction's markers). */
+uint64_t rn_flusher_failures(void);
 /* Answers through on_flushed(req) once flusher generation `gen` is done
  * (at once when it already is). The request is parked on its worker until then. */
 void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req));

@@ -33,6 +33,7 @@ static pthread_cond_t round_cv = PTHREAD_COND_INITIALIZER; /* a round ended */
 static rn_partition *queue_head;
 static uint64_t open_gen = 1;      /* guarded by mu */
 static _Atomic uint64_t done_gen;  /* rounds 1..done_gen are complete */
+static _Atomic uint64_t failures;  /* fdatasyncs that failed */
 static int stopping;
 static rn_partition **round_parts; /* the partitions of the round being synced */
 static int round_cap;
@@ -55,6 +56,8 @@ uint64_t rn_flusher_enqueue(rn_partition *p)
 }
 
 uint64_t rn_flusher_done(void) { return atomic_load(&done_gen); }
+
+uint64_t rn_flusher_failures(void) { return atomic_load(&failures); }
 
 int rn_flusher_wait(uint64_t gen)
 {
@@ -128,6 +131,7 @@ static void *flusher_main(void *arg)
                 rn_error("fdatasync of %s-%d failed: %s; acks=all produces to it now fail", p->topic->name,
                          p->index, strerror((int)-rc));
                 atomic_store(&p->storage_error, 1);
+                atomic_fetch_add(&failures, 1);
             }
         }
         pthread_mutex_lock(&mu);

@@ -22,6 +22,7 @@
 #include "proto/record_codec.h"
 #include "proto/record_batch.h"
 #include "proto_gen.h"
+#include "txn/txn_coordinator.h"
 
 #define OFFSETS_TOPIC "__consumer_offsets"
 
@@ -527,6 +528,17 @@ typedef struct fetched_topic {
     rn_offset_entry *parts; /* arena copies; strings in the arena */
 } fetched_topic;
 
+/* KIP-447: with RequireStable, an offset that an open transaction holds
+ * for the partition is not answered yet: UNSTABLE_OFFSET_COMMIT (88),
+ * offset -1, and the consumer retries. */
+static int16_t unstable(int require_stable, rn_str group, rn_str topic, int32_t partition)
+{
+    return require_stable && rn_txn_offset_pending((rn_tbytes){group.ptr, group.len},
+                                                   (rn_tbytes){topic.ptr, topic.len}, partition)
+               ? 88
+               : 0;
+}
+
 /* Fills topics[] for one group: the requested partitions, or all committed. */
 static int collect_offsets(rn_req *req, rn_gbytes group_id, int all, int32_t ntopics_req, const rn_str *names,
                            const int32_t *counts, int32_t *const *indexes, fetched_topic **out, int32_t *nout)
@@ -653,6 +665,8 @@ void rn_handle_offset_fetch(rn_req *req)
                     p->CommittedOffset = ts[i].parts[j].offset;
                     p->CommittedLeaderEpoch = ts[i].parts[j].leader_epoch;
                     p->Metadata = ts[i].parts[j].metadata ? rn_str_c(ts[i].parts[j].metadata) : rn_str_c("");
+                    if ((p->ErrorCode = unstable(rq.RequireStable, gid, t->Name, p->PartitionIndex)) != 0)
+                        p->CommittedOffset = -1;
                 }
             }
         } else {
@@ -675,6 +689,8 @@ void rn_handle_offset_fetch(rn_req *req)
                     p->CommittedOffset = ts[i].parts[j].offset;
                     p->CommittedLeaderEpoch = ts[i].parts[j].leader_epoch;
                     p->Metadata = ts[i].parts[j].metadata ? rn_str_c(ts[i].parts[j].metadata) : rn_str_c("");
+                    if ((p->ErrorCode = unstable(rq.RequireStable, gid, t->Name, p->PartitionIndex)) != 0)
+                        p->CommittedOffset = -1;
                 }
             }
         }

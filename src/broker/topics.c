@@ -846,5 +846,10 @@ int64_t rn_partition_lso(rn_partition *p)
     pthread_mutex_lock(&p->produce_mu);
     int64_t first = rn_pstate_first_open_txn(p->pstate);
     pthread_mutex_unlock(&p->produce_mu);
-    return first >= 0 && first < hw ? first : hw;
+    if (first < 0 || first >= hw)
+        return hw;
+    /* Retention may have deleted the open transaction's first batches (as
+     * in Kafka, the first unstable offset is then the log start). */
+    int64_t start = rn_log_start_offset(p->log);
+    return first > start ? first : start;
 }

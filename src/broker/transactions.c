@@ -135,14 +135,22 @@ int rn_txn_write_marker(rn_partition *p, int64_t pid, int16_t epoch, int commit)
 }
 
 /* The markers of one transaction end are written by one thread in a row;
- * they share one flush round, waited for by hook_markers_durable. */
+ * they share one flush round, waited for by hook_markers_durable. A sync
+ * failure seen meanwhile (any partition: the round is shared) fails the
+ * end, which the client retries. */
 static _Thread_local int64_t markers_gen;
+static _Thread_local uint64_t markers_failures;
+static _Thread_local int markers_started;
 
 static int hook_write_marker(const char *topic, int32_t partition, int64_t pid, int16_t epoch, int commit)
 {
     rn_partition *p = hold_partition(rn_str_c(topic), partition);
     if (!p)
         return -ENOENT;
+    if (!markers_started) {
+        markers_started = 1;
+        markers_failures = rn_flusher_failures();
+    }
     int64_t gen = append_marker(p, pid, epoch, commit);
     rn_partition_unhold(p);
     if (gen < 0)
@@ -156,7 +164,10 @@ static int hook_markers_durable(void)
 {
     int64_t gen = markers_gen;
     markers_gen = 0;
-    return gen > 0 && rn_flusher_wait((uint64_t)gen) < 0 ? -ECANCELED : 0;
+    markers_started = 0;
+    if (gen > 0 && rn_flusher_wait((uint64_t)gen) < 0)
+        return -ECANCELED;
+    return gen > 0 && rn_flusher_failures() != markers_failures ? -EIO : 0;
 }
 
 static int hook_commit_offsets(const char *group, const rn_txn_offset *offsets, int n)

@@ -90,6 +90,7 @@ static rn_txn_hooks H;
 static txn **buckets;
 static size_t nbuckets;
 static int ntxns;
+static int npending_offsets; /* offsets held by open transactions, in all of them */
 static pthread_t timer;
 static int running, stopping;
 
@@ -188,6 +189,7 @@ static void clear_txn_contents(txn *t)
         free(t->offsets[i].topic);
         free(t->offsets[i].metadata);
     }
+    npending_offsets -= t->noffsets;
     t->noffsets = 0;
 }
 
@@ -317,6 +319,20 @@ static void add_offset(txn *t, const char *group, const rn_txn_offset *o)
     t->offsets[t->noffsets].topic = dup_s(o->topic);
     t->offsets[t->noffsets].metadata = dup_s(o->metadata ? o->metadata : "");
     t->noffsets++;
+    npending_offsets++;
+}
+
+int rn_txn_offset_pending(rn_tbytes group, rn_tbytes topic, int32_t partition)
+{
+    int found = 0;
+    pthread_mutex_lock(&tmu);
+    for (size_t b = 0; npending_offsets > 0 && b < nbuckets && !found; b++)
+        for (const txn *t = buckets[b]; t && !found; t = t->next)
+            for (int i = 0; i < t->noffsets && !found; i++)
+                found = t->offsets[i].partition == partition && teq(topic, t->offsets[i].topic) &&
+                        teq(group, t->offset_groups[i]);
+    pthread_mutex_unlock(&tmu);
+    return found;
 }
 
 void rn_txn_load_record(const uint8_t *key, int32_t key_len, const uint8_t *value, int32_t value_len)

@@ -85,6 +85,12 @@ int16_t rn_txn_offset_commit(rn_tbytes txn_id, rn_tbytes group, int64_t pid, int
  * instead of ending the wrong transaction. */
 int16_t rn_txn_end(rn_tbytes txn_id, int64_t pid, int16_t epoch, int commit, uint64_t conn_seq);
 
+/* OffsetFetch with RequireStable (KIP-447): does an open transaction hold
+ * an offset of group for topic/partition that is not committed yet? The
+ * answer is then UNSTABLE_OFFSET_COMMIT, and the consumer retries. Costs
+ * nothing while no transaction holds offsets. */
+int rn_txn_offset_pending(rn_tbytes group, rn_tbytes topic, int32_t partition);
+
 /* Produce path (under the partition's produce lock): may producer pid/epoch
  * write transactional data to topic/partition now? */
 int rn_txn_partition_open(int64_t pid, int16_t epoch, rn_tbytes topic, int32_t partition);

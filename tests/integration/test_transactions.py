@@ -13,6 +13,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+import kproto
 from helpers import confluent_producer, unique_topic
 from recovery_util import create_topic
 from txn_util import (READ_COMMITTED, READ_UNCOMMITTED, TRANSACTIONAL_ID_NOT_FOUND, describe_transactions,
@@ -285,3 +286,50 @@ def test_coordinator_state_survives_a_broker_restart(broker, kill9):
 def test_describe_transactions_of_an_unknown_id(broker):
     d = describe_transactions(broker.port, ["no-such-transactional-id"])
     assert d["no-such-transactional-id"]["error"] == TRANSACTIONAL_ID_NOT_FOUND
+
+
+def offset_fetch_v7(port, group, topic, partition, require_stable):
+    """OffsetFetch v7 (flexible) of one partition. Returns (error, offset)."""
+    body = (kproto.compact_string(group)
+            + kproto.compact_array([kproto.compact_string(topic) + kproto.compact_array([kproto.i32(partition)])
+                                    + kproto.NO_TAGS])
+            + kproto.i8(1 if require_stable else 0) + kproto.NO_TAGS)
+    with kproto.Conn(port) as c:
+        cid = c.send_request(9, 7, body, flexible=True)
+        r = c.recv_response(cid, flexible_header=True)
+    r.i32()  # throttle
+    topics = r.compact_array(lambda r: (r.compact_string(), r.compact_array(
+        lambda r: (r.i32(), r.i64(), r.i32(), r.compact_string(), r.i16(), r.tags())), r.tags()))
+    assert r.i16() == 0
+    (_name, parts, _), = topics
+    (_idx, offset, _epoch, _meta, err, _), = parts
+    return err, offset
+
+
+def test_offset_fetch_require_stable_waits_for_the_transaction(broker, topic):
+    """KIP-447: while a transaction holds an offset for the group, OffsetFetch
+    with RequireStable answers UNSTABLE_OFFSET_COMMIT (88); without it, the
+    last committed offset. After the commit both see the new offset; after
+    an abort, the old one."""
+    group = unique_topic("grp-stable")
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        meta = c.consumer_group_metadata()
+        p = txn_producer(broker.bootstrap, unique_topic("tid-stable"))
+        p.init_transactions(30)
+        for commit, want in ((True, 42), (False, 42)):
+            p.begin_transaction()
+            produce_all(p, topic, [b"x"], partition=0)
+            p.send_offsets_to_transaction([TopicPartition(topic, 0, 42 if commit else 77)], meta, 30)
+            before = 5 if commit else 42
+            assert offset_fetch_v7(broker.port, group, topic, 0, True) == (88, -1)
+            assert offset_fetch_v7(broker.port, group, topic, 0, False) == (0, before)
+            if commit:
+                p.commit_transaction(30)
+            else:
+                p.abort_transaction(30)
+            assert offset_fetch_v7(broker.port, group, topic, 0, True) == (0, want)
+            assert offset_fetch_v7(broker.port, group, topic, 0, False) == (0, want)
+    finally:
+        c.close()
