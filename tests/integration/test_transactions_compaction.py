@@ -4,8 +4,8 @@
 - data of aborted transactions are removed, and never supersede a committed
   value of the same key (a read_uncommitted consumer stops seeing them);
 - committed transactional records are compacted like any others;
-- a marker stays while data of its transaction remain, then goes
-  delete.retention.ms after the first pass that found none;
+- a marker stays while data of its transaction remain, then goes once a
+  pass went past it more than delete.retention.ms earlier (as tombstones);
 - nothing at or past the last stable offset is cleaned, so an open
   transaction's value cannot remove the committed one it would replace if
   the transaction later aborts;
