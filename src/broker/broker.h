@@ -213,6 +213,11 @@ struct rn_req {
     rn_timer timer;
     uint64_t flush_gen;         /* acks=all: the flusher generation to wait for */
     void (*on_flushed)(rn_req *req);
+    /* offload.c: a handler run on an offload thread */
+    int offload_state;          /* under offload.c's mutex */
+    int offload_outcome;        /* RN_OFFLOAD_*: what the handler answered */
+    const char *offload_what;   /* for MALFORMED / CLOSE: why (a static string) */
+    void (*offload_fn)(rn_req *req);
 };
 
 /* Starts the response: size placeholder + response header. */
@@ -314,9 +319,28 @@ struct rn_worker {
     /* JoinGroup/SyncGroup answers completed by the coordinator (groups.c) */
     pthread_mutex_t group_done_mu;
     rn_req *group_done_head;
+    /* offloaded requests whose handler finished (offload.c, under its mutex) */
+    rn_req *offload_done_head;
     rn_timer drain_timer;
     int64_t drain_give_up_ms;
 };
+
+/* ---- handlers that wait for the disk, off the worker (offload.c) ---- */
+
+/* Runs handler(req) on an offload thread, for handlers that block on
+ * fsync rounds (the transaction coordinator), so that the worker's loop
+ * goes on serving its other connections. The handler answers as usual
+ * (RN_RESPOND, rn_req_malformed, rn_req_no_response); the answer reaches
+ * the connection from the request's worker. */
+void rn_req_offload(rn_req *req, void (*handler)(rn_req *req));
+/* True on the offload thread running req's handler: server.c then only
+ * records the outcome (RN_OFFLOAD_*) for the worker. */
+int rn_req_is_offloaded(const rn_req *req);
+enum { RN_OFFLOAD_NO_ANSWER, RN_OFFLOAD_ANSWER, RN_OFFLOAD_SILENT, RN_OFFLOAD_MALFORMED, RN_OFFLOAD_CLOSE };
+/* On a worker's loop: hands over the answers of its finished offloaded requests. */
+void rn_offload_answer_done(rn_worker *w);
+int rn_offload_start(void);
+void rn_offload_stop(void);
 
 /* Called after an append: wakes workers with delayed fetches. Any thread. */
 void rn_notify_append(void);

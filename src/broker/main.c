@@ -218,7 +218,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits this; main waits below */
 
-    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_transactions_start() < 0 || rn_log_manager_start() < 0 ||
+    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_transactions_start() < 0 || rn_log_manager_start() < 0 || rn_offload_start() < 0 ||
         rn_server_start() < 0) {
         rn_error("start-up failed");
         return 1;
@@ -229,6 +229,7 @@ int main(int argc, char **argv)
     sigwait(&sigs, &sig);
     rn_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rn_server_stop();
+    rn_offload_stop();
     rn_txn_stop();
     rn_log_manager_stop();
     rn_group_stop();

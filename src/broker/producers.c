@@ -14,7 +14,7 @@
 #include "txn/producer_state.h"
 #include "txn/txn_coordinator.h"
 
-void rn_handle_init_producer_id(rn_req *req)
+static void handle_init_producer_id(rn_req *req)
 {
     rn_InitProducerIdRequest rq;
     if (!RN_DECODE(req, InitProducerId, &rq)) {
@@ -122,3 +122,7 @@ void rn_handle_describe_producers(rn_req *req)
 oom:
     rn_req_malformed(req, "request too large to answer");
 }
+
+/* These wait for fsync rounds of the transaction coordinator: they run
+ * off the worker (offload.c). */
+void rn_handle_init_producer_id(rn_req *req) { rn_req_offload(req, handle_init_producer_id); }

@@ -109,6 +109,17 @@ void rn_req_begin_response(rn_req *req)
 void rn_req_finish_response(rn_req *req)
 {
     rn_writer *w = &req->resp.w;
+    if (rn_req_is_offloaded(req)) { /* the worker hands it over */
+        if (w->oom) {
+            req->offload_outcome = RN_OFFLOAD_CLOSE;
+            req->offload_what = "out of memory building a response";
+        } else {
+            rn_writer_seal(w);
+            rn_writer_patch_i32(w, 0, (int32_t)(w->total - 4));
+            req->offload_outcome = RN_OFFLOAD_ANSWER;
+        }
+        return;
+    }
     if (w->oom) {
         rn_conn_close(req->conn, "out of memory building a response");
         return; /* the close released req */
@@ -121,6 +132,10 @@ void rn_req_finish_response(rn_req *req)
 
 void rn_req_no_response(rn_req *req)
 {
+    if (rn_req_is_offloaded(req)) {
+        req->offload_outcome = RN_OFFLOAD_SILENT;
+        return;
+    }
     req->cancel = NULL;
     req->resp.silent = 1;
     rn_conn_resp_ready(req->conn, &req->resp);
@@ -128,6 +143,11 @@ void rn_req_no_response(rn_req *req)
 
 void rn_req_malformed(rn_req *req, const char *what)
 {
+    if (rn_req_is_offloaded(req)) {
+        req->offload_outcome = RN_OFFLOAD_MALFORMED;
+        req->offload_what = what;
+        return;
+    }
     char msg[160];
     snprintf(msg, sizeof msg, "malformed %s v%d request (%s)", req->api ? req->api->name : "?",
              req->hdr.api_version, what ? what : "decode failed");
@@ -295,6 +315,7 @@ static void on_wake(rn_loop *loop)
     rn_worker *w = loop->owner;
     rn_flush_waiters_done(w);
     rn_groups_answer_done(w);
+    rn_offload_answer_done(w);
     if (atomic_exchange(&w->fetch_dirty, 0))
         rn_fetch_wake(w, 0);
     if (atomic_load(&rn_g.shutting_down) && !w->draining) {
@@ -385,6 +406,7 @@ static void drain_fire(rn_loop *loop, rn_timer *t)
     rn_fetch_wake(w, 1);
     rn_flush_waiters_done(w);
     rn_groups_answer_done(w);
+    rn_offload_answer_done(w);
     int left = rn_conn_close_idle(loop);
     if (left == 0) {
         rn_loop_stop(loop);

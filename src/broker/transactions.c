@@ -256,7 +256,7 @@ int rn_transactions_start(void)
 
 /* ---- handlers ---- */
 
-void rn_handle_add_partitions_to_txn(rn_req *req)
+static void handle_add_partitions_to_txn(rn_req *req)
 {
     rn_AddPartitionsToTxnRequest rq;
     if (!RN_DECODE(req, AddPartitionsToTxn, &rq)) {
@@ -332,7 +332,7 @@ oom:
     rn_req_malformed(req, "request too large to answer");
 }
 
-void rn_handle_add_offsets_to_txn(rn_req *req)
+static void handle_add_offsets_to_txn(rn_req *req)
 {
     rn_AddOffsetsToTxnRequest rq;
     if (!RN_DECODE(req, AddOffsetsToTxn, &rq)) {
@@ -348,7 +348,7 @@ void rn_handle_add_offsets_to_txn(rn_req *req)
     RN_RESPOND(req, AddOffsetsToTxn, &rs);
 }
 
-void rn_handle_txn_offset_commit(rn_req *req)
+static void handle_txn_offset_commit(rn_req *req)
 {
     rn_TxnOffsetCommitRequest rq;
     if (!RN_DECODE(req, TxnOffsetCommit, &rq)) {
@@ -402,7 +402,7 @@ oom:
     rn_req_malformed(req, "request too large to answer");
 }
 
-void rn_handle_end_txn(rn_req *req)
+static void handle_end_txn(rn_req *req)
 {
     rn_EndTxnRequest rq;
     if (!RN_DECODE(req, EndTxn, &rq)) {
@@ -416,7 +416,7 @@ void rn_handle_end_txn(rn_req *req)
     RN_RESPOND(req, EndTxn, &rs);
 }
 
-void rn_handle_write_txn_markers(rn_req *req)
+static void handle_write_txn_markers(rn_req *req)
 {
     rn_WriteTxnMarkersRequest rq;
     if (!RN_DECODE(req, WriteTxnMarkers, &rq)) {
@@ -560,3 +560,11 @@ void rn_handle_describe_transactions(rn_req *req)
 oom:
     rn_req_malformed(req, "request too large to answer");
 }
+
+/* These wait for fsync rounds of the transaction coordinator: they run
+ * off the worker (offload.c). */
+void rn_handle_add_partitions_to_txn(rn_req *req) { rn_req_offload(req, handle_add_partitions_to_txn); }
+void rn_handle_add_offsets_to_txn(rn_req *req) { rn_req_offload(req, handle_add_offsets_to_txn); }
+void rn_handle_txn_offset_commit(rn_req *req) { rn_req_offload(req, handle_txn_offset_commit); }
+void rn_handle_end_txn(rn_req *req) { rn_req_offload(req, handle_end_txn); }
+void rn_handle_write_txn_markers(rn_req *req) { rn_req_offload(req, handle_write_txn_markers); }

@@ -333,3 +333,26 @@ def test_offset_fetch_require_stable_waits_for_the_transaction(broker, topic):
             assert offset_fetch_v7(broker.port, group, topic, 0, False) == (0, want)
     finally:
         c.close()
+
+
+def test_connections_closed_while_their_txn_request_runs_off_the_worker(broker, topic):
+    """Transaction requests run on offload threads (they wait for fsyncs).
+    A client that sends one and disconnects at once leaves the broker with
+    a request queued, running or answered-but-unsent: each is dropped
+    cleanly (under ASan this checks the cancel paths), and the coordinator
+    still works afterwards."""
+    tid = unique_topic("tid-closed")
+    body = kproto.string(tid) + kproto.i32(60000)  # InitProducerId v1
+    for _ in range(200):
+        c = kproto.Conn(broker.port)
+        c.send_request(22, 1, body)
+        c.close()
+    with kproto.Conn(broker.port) as c:
+        cid = c.send_request(22, 1, body)
+        r = c.recv_response(cid)
+    r.i32()  # throttle
+    assert r.i16() == 0
+    p = txn_producer(broker.bootstrap, tid)
+    p.init_transactions(30)
+    committed_txn(p, topic, vals(b"after", 5))
+    assert values_of(read_to_end(broker.bootstrap, topic, 1, "read_committed")) == vals(b"after", 5)
