@@ -225,12 +225,15 @@ void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req
 void rn_flush_waiters_done(rn_worker *w)
 {
     uint64_t done = rn_flusher_done();
+    /* The answers of one round leave together: one writev per connection. */
+    rn_conn_hold_sends();
     while (w->flush_head && w->flush_head->flush_gen <= done) {
         rn_req *req = w->flush_head;
         flush_list_remove(w, req);
         req->cancel = NULL;
         req->on_flushed(req); /* answers; may close connections, whose requests unlink themselves */
     }
+    rn_conn_send_held();
 }
 
 /* ---- ApiVersions ---- */
@@ -293,10 +296,12 @@ static void start_drain(rn_worker *w);
 static void on_wake(rn_loop *loop)
 {
     rn_worker *w = loop->owner;
+    rn_conn_hold_sends(); /* whatever this wake-up answers, one writev per connection */
     rn_flush_waiters_done(w);
     rn_groups_answer_done(w);
     if (atomic_exchange(&w->fetch_dirty, 0))
         rn_fetch_wake(w, 0);
+    rn_conn_send_held();
     if (atomic_load(&rn_g.shutting_down) && !w->draining) {
         w->draining = 1;
         start_drain(w);
