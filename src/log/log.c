@@ -806,6 +806,7 @@ static int roll(rn_log *log)
      * roll; the flusher writes the sealed index files (no I/O here). */
     if ((rc = rn_segment_seal_time_index(old)) < 0)
         return rc;
+    rn_segment_release_reserve(old); /* takes no more appends */
     mark_dirty(log, old);
     old->index_pending = 1;
     if ((rc = rn_segment_create(log->dir, log->next_offset, &log->cfg, &seg)) < 0)
@@ -958,9 +959,11 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
     assert(next == base + records && c.size == start_size + (int64_t)len);
 
     /* Only the .log is written: the index entries go to memory below. */
+    rn_segment_reserve(seg, start_size, start_size + (int64_t)len, log->cfg.segment_bytes);
     rc = rn_logio_pwrite_all(seg->ref.fd, batches, len, start_size);
     if (rc < 0) {
         int trc = rn_logio_ftruncate(seg->ref.fd, start_size);
+        seg->reserved_end = 0; /* the truncation gave the reserved blocks back */
         rn_warn("log: %s: append of %zu bytes failed: %s", log->dir, len, strerror(-rc));
         if (trc < 0) {
             /* Bytes past `size` stay in the file; refuse appends until reopened. */
@@ -1886,6 +1889,7 @@ void rn_log_close(rn_log *log)
         return;
     pthread_mutex_lock(&log->mu);
     rn_segment *seg = active(log);
+    rn_segment_release_reserve(seg);
     /* The last sync writes the active segment's index files too (sealed:
      * no appender may run any more), unless they already hold exactly its
      * indexes (say, nothing was appended since they were loaded). Left

@@ -1284,6 +1284,104 @@ static void check_trusted_segments_have_indexes(const char *dir)
     }
 }
 
+/* ---- blocks reserved ahead of appends (segment.c: rn_segment_reserve) ---- */
+
+static int64_t blocks_bytes(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (int64_t)st.st_blocks * 512;
+}
+
+/* 1 when the folder's file system reserves blocks (fallocate KEEP_SIZE). */
+static int can_reserve(const char *dir)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/probe", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    int ok = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+    close(fd);
+    unlink(p);
+    return ok;
+}
+
+static void reserved_blocks_leave_the_size_alone_and_go_at_roll_and_close(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 400 * 1024;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    int reserves = can_reserve(f->dir);
+    append_many(log, m, 1, 1000, 200);
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    assert_int_equal(file_size(p), rn_log_size_bytes(log)); /* the size is only what was appended */
+    if (reserves) /* the first append reserves 64 KiB ahead */
+        assert_true(blocks_bytes(p) >= file_size(p) + 60 * 1024);
+    append_many(log, m, 99, 1000, 200);
+    assert_int_equal(file_size(p), rn_log_size_bytes(log));
+    /* an mtime long past, which the roll's release must leave alone (retention reads it) */
+    struct timespec old_mtime[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = 1000000}};
+    assert_int_equal(utimensat(AT_FDCWD, p, old_mtime, 0), 0);
+    int64_t size = file_size(p);
+    rn_log_config c = f->cfg;
+    c.segment_ms = 1; /* the next append rolls */
+    rn_log_set_config(log, &c);
+    append_many(log, m, 1, 1000, 200);
+    assert_int_equal(count_files(f->dir, ".log"), 2);
+    struct stat after;
+    assert_int_equal(stat(p, &after), 0);
+    assert_true(after.st_blocks * 512 <= after.st_size + 4096); /* given back at the roll */
+    assert_int_equal(after.st_size, size);
+    assert_int_equal(after.st_mtim.tv_sec, 1000000);
+    assert_int_equal(after.st_mtim.tv_nsec, 0);
+    check_all_offsets(log, m);
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    rn_log_close(log);
+    assert_true(blocks_bytes(p) <= file_size(p) + 4096); /* and at close */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* A crash leaves the active segment's reservation past its end: recovery
+ * sees only the bytes appended, and the next roll gives the blocks back. */
+static void blocks_reserved_before_a_crash_are_harmless(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 400 * 1024;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 50, 1000, 200);
+    char crash[256], p[256];
+    snprintf(crash, sizeof(crash), "%s/crashed", f->root);
+    copy_dir(f->dir, crash);
+    rn_log_close(log);
+    last_segment_path(crash, ".log", p, sizeof(p));
+    int64_t size = file_size(p);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    int reserved = fallocate(fd, FALLOC_FL_KEEP_SIZE, size, 1 << 20) == 0;
+    close(fd);
+    assert_int_equal(file_size(p), size);
+
+    assert_int_equal(rn_log_open(crash, &f->cfg, 0, &log), 0);
+    assert_int_equal(file_size(p), size); /* nothing cut off */
+    check_all_offsets(log, m);
+    while (count_files(crash, ".log") == 1)
+        append_many(log, m, 1, 1000, 200);
+    if (reserved)
+        assert_true(blocks_bytes(p) <= file_size(p) + 4096);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
 static void each_segment_keeps_one_fd_open(void **state)
 {
     fixture *f = *state;
@@ -2103,6 +2201,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reads_where_recent_appends_started_need_no_pread, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_reads_after_a_roll_use_the_new_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_reads_after_a_failed_append_are_right, setup, teardown),
+        cmocka_unit_test_setup_teardown(reserved_blocks_leave_the_size_alone_and_go_at_roll_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(blocks_reserved_before_a_crash_are_harmless, setup, teardown),
         cmocka_unit_test_setup_teardown(each_segment_keeps_one_fd_open, setup, teardown),
         cmocka_unit_test_setup_teardown(indexes_survive_a_clean_reopen_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_with_the_active_index_never_written_recovers, setup, teardown),
