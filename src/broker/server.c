@@ -220,6 +220,14 @@ void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req
     else
         w->flush_head = req;
     w->flush_tail = req;
+    if (req == w->flush_head) {
+        /* Published before done_gen is read again, while the flusher
+         * publishes done_gen before it reads this: one of the two sees
+         * the other, so the request is never left without a wake-up. */
+        atomic_store(&w->flush_wait_gen, gen);
+        if (gen <= rn_flusher_done())
+            rn_flush_waiters_done(w);
+    }
 }
 
 void rn_flush_waiters_done(rn_worker *w)
@@ -233,6 +241,7 @@ void rn_flush_waiters_done(rn_worker *w)
         req->cancel = NULL;
         req->on_flushed(req); /* answers; may close connections, whose requests unlink themselves */
     }
+    atomic_store(&w->flush_wait_gen, w->flush_head ? w->flush_head->flush_gen : 0);
     rn_conn_send_held();
 }
 
@@ -296,12 +305,10 @@ static void start_drain(rn_worker *w);
 static void on_wake(rn_loop *loop)
 {
     rn_worker *w = loop->owner;
-    rn_conn_hold_sends(); /* whatever this wake-up answers, one writev per connection */
-    rn_flush_waiters_done(w);
+    rn_flush_waiters_done(w); /* (holds its own sends: one writev per connection) */
     rn_groups_answer_done(w);
     if (atomic_exchange(&w->fetch_dirty, 0))
         rn_fetch_wake(w, 0);
-    rn_conn_send_held();
     if (atomic_load(&rn_g.shutting_down) && !w->draining) {
         w->draining = 1;
         start_drain(w);
