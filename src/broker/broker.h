@@ -310,6 +310,8 @@ struct rn_worker {
     rn_listener_io *listener;
     /* acks=all produce requests waiting for the flusher, oldest first */
     rn_req *flush_head, *flush_tail;
+    _Atomic uint64_t flush_wait_gen; /* flush_head's generation, 0 when none: the flusher wakes
+                                      * only workers with a request its round completes */
     /* delayed fetches (fetch.c) */
     rn_req *fetch_head;
     rn_req *fetch_ready_head;   /* being answered by rn_fetch_wake */

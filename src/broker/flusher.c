@@ -141,8 +141,15 @@ static void *flusher_main(void *arg)
         pthread_cond_broadcast(&round_cv);
         pthread_mutex_unlock(&mu);
 
-        for (int i = 0; i < rn_g.nworkers; i++)
-            rn_loop_wake(&rn_g.workers[i]->loop);
+        /* Only workers with a request this round completes: waking the
+         * others costs them a loop round for nothing. (A worker publishes
+         * flush_wait_gen before it reads done_gen; this reads it after
+         * publishing done_gen: see rn_req_wait_flush.) */
+        for (int i = 0; i < rn_g.nworkers; i++) {
+            uint64_t wait_gen = atomic_load(&rn_g.workers[i]->flush_wait_gen);
+            if (wait_gen != 0 && wait_gen <= gen)
+                rn_loop_wake(&rn_g.workers[i]->loop);
+        }
     }
     return NULL;
 }

@@ -240,17 +240,29 @@ void rn_req_wait_flush(rn_req *req, uint64_t gen, void (*on_flushed)(rn_req *req
     else
         w->flush_head = req;
     w->flush_tail = req;
+    if (req == w->flush_head) {
+        /* Published before done_gen is read again, while the flusher
+         * publishes done_gen before it reads this: one of the two sees
+         * the other, so the request is never left without a wake-up. */
+        atomic_store(&w->flush_wait_gen, gen);
+        if (gen <= rn_flusher_done())
+            rn_flush_waiters_done(w);
+    }
 }
 
 void rn_flush_waiters_done(rn_worker *w)
 {
     uint64_t done = rn_flusher_done();
+    /* The answers of one round leave together: one writev per connection. */
+    rn_conn_hold_sends();
     while (w->flush_head && w->flush_head->flush_gen <= done) {
         rn_req *req = w->flush_head;
         flush_list_remove(w, req);
         req->cancel = NULL;
         req->on_flushed(req); /* answers; may close connections, whose requests unlink themselves */
     }
+    atomic_store(&w->flush_wait_gen, w->flush_head ? w->flush_head->flush_gen : 0);
+    rn_conn_send_held();
 }
 
 /* ---- ApiVersions ---- */
@@ -313,7 +325,7 @@ static void start_drain(rn_worker *w);
 static void on_wake(rn_loop *loop)
 {
     rn_worker *w = loop->owner;
-    rn_flush_waiters_done(w);
+    rn_flush_waiters_done(w); /* (holds its own sends: one writev per connection) */
     rn_groups_answer_done(w);
     rn_offload_answer_done(w);
     if (atomic_exchange(&w->fetch_dirty, 0))

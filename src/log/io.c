@@ -17,7 +17,7 @@ static int real_open(const char *path, int flags, mode_t mode)
     return open(path, flags, mode);
 }
 
-rn_log_io rn_log_io_ops = {real_open, pread, pwrite, fdatasync, ftruncate};
+rn_log_io rn_log_io_ops = {real_open, pread, pwrite, fdatasync, ftruncate, fallocate};
 
 void rn_log_io_reset(void)
 {
@@ -26,6 +26,7 @@ void rn_log_io_reset(void)
     rn_log_io_ops.pwrite = pwrite;
     rn_log_io_ops.fdatasync = fdatasync;
     rn_log_io_ops.ftruncate = ftruncate;
+    rn_log_io_ops.fallocate = fallocate;
 }
 
 int rn_logio_pwrite_all(int fd, const void *buf, size_t n, int64_t off)
@@ -73,6 +74,15 @@ int rn_logio_fdatasync(int fd)
 int rn_logio_ftruncate(int fd, int64_t len)
 {
     while (rn_log_io_ops.ftruncate(fd, (off_t)len) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+int rn_logio_reserve(int fd, int64_t off, int64_t len)
+{
+    while (rn_log_io_ops.fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0) {
         if (errno != EINTR)
             return -errno;
     }

@@ -89,6 +89,16 @@
  * everywhere: better than cutting compacted data off). A baseOffset is
  * not covered by the CRC: this check is what catches a damaged one.
  *
+ * Reads at the tail: a consumer that is caught up asks for the offset the
+ * last append started at (or a few appends back). The log remembers where
+ * each of the last TAIL_MARKS appends started in the active segment
+ * (offset, position, size of its first batch), so such a read finds its
+ * slice without an index lookup or a header pread. The marks describe the
+ * active segment's bytes only: a roll, and any change of the segment array
+ * (retention, DeleteRecords, the cleaner's swap, an index rebuild), forget
+ * them all; a failed append adds none. Anything that would cut the active
+ * segment short must forget them too.
+ *
  * Locks, always taken in this order:
  *   clean_mu   one compaction pass at a time (cleaner.c); held across the
  *              whole pass, which reads and writes files without mu
@@ -150,6 +160,14 @@
 #define CHECKPOINT_INTERVAL_MS 5000 /* sync writes the checkpoint at most this often */
 #define CHECKPOINT_BYTES_MAX 64
 #define CKPT_NEVER (INT64_MIN / 2) /* ckpt_mono_ms before any write: long ago, without overflow */
+#define TAIL_MARKS 16 /* a consumer a few appends behind still reads without I/O */
+
+/* Where an append started (see "Reads at the tail"). */
+typedef struct tail_mark {
+    int64_t offset;      /* base offset of the append's first batch */
+    int64_t pos;         /* its position in the active segment */
+    int64_t first_bytes; /* its size (KIP-74: a read returns it whole) */
+} tail_mark;
 
 typedef struct pending_delete {
     char *path;         /* "<dir>/<base>": the files are <path>.{log,index,timeindex}.deleted */
@@ -184,6 +202,9 @@ struct rn_log {
     int dir_dirty; /* files were created or removed since the last sync */
     int failed;    /* negative errno of a failed fdatasync, or 0 */
     int32_t index_rebuilds; /* segments recovered at open (set before it returns) */
+    tail_mark tail[TAIL_MARKS]; /* ring of the last appends' starts, all in the active segment */
+    int32_t ntail;              /* marks held (<= TAIL_MARKS) */
+    int32_t tail_next;          /* slot the next mark goes to */
 
     /* guarded by del_mu */
     int64_t start_ckpt; /* value in log-start-offset; -1 when there is no file */
@@ -245,6 +266,38 @@ static int32_t segment_after(const rn_log *log, int64_t base)
 static rn_segment *active(const rn_log *log)
 {
     return log->segs[log->nsegs - 1];
+}
+
+/* ---- reads at the tail (see above) ---- */
+
+/* Forgets every tail mark. mu held. */
+static void tail_forget(rn_log *log)
+{
+    log->ntail = 0;
+    log->tail_next = 0;
+}
+
+/* Remembers that an append to the active segment started at pos with a
+ * first batch of first_bytes holding offset. mu held. */
+static void tail_add(rn_log *log, int64_t offset, int64_t pos, int64_t first_bytes)
+{
+    log->tail[log->tail_next] = (tail_mark){offset, pos, first_bytes};
+    log->tail_next = (log->tail_next + 1) % TAIL_MARKS;
+    if (log->ntail < TAIL_MARKS)
+        log->ntail++;
+}
+
+/* The mark of an append that started at offset, or NULL. mu held. */
+static const tail_mark *tail_find(const rn_log *log, int64_t offset)
+{
+    for (int32_t k = 1; k <= log->ntail; k++) { /* newest first: a tailing reader asks for recent ones */
+        const tail_mark *m = &log->tail[(log->tail_next - k + TAIL_MARKS) % TAIL_MARKS];
+        if (m->offset == offset)
+            return m;
+        if (m->offset < offset)
+            return NULL; /* marks only go back from here */
+    }
+    return NULL;
 }
 
 /* Puts seg on the dirty list (capacity reserved by the caller). mu held. */
@@ -753,12 +806,14 @@ static int roll(rn_log *log)
      * roll; the flusher writes the sealed index files (no I/O here). */
     if ((rc = rn_segment_seal_time_index(old)) < 0)
         return rc;
+    rn_segment_release_reserve(old); /* takes no more appends */
     mark_dirty(log, old);
     old->index_pending = 1;
     if ((rc = rn_segment_create(log->dir, log->next_offset, &log->cfg, &seg)) < 0)
         return rc;
     log->segs[log->nsegs++] = seg;
     log->dir_dirty = 1;
+    tail_forget(log); /* they point into the old segment */
     rn_debug("log: %s: rolled to segment %020" PRId64, log->dir, seg->base_offset);
     return 0;
 }
@@ -883,15 +938,17 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
 
     /* Without mu: assign offsets, stage index entries, write. Only this
      * thread changes the active segment's files and counts now. */
-    int64_t start_size = c.size, next = base, first_batch_ts = -1;
+    int64_t start_size = c.size, next = base, first_batch_ts = -1, first_batch_bytes = 0;
     int32_t no = 0, nt = 0;
     size_t pos = 0;
     while (pos < len) {
         rn_seg_batch b;
         put_be64(batches + pos, next);
         rn_seg_batch_decode(batches + pos, &b);
-        if (pos == 0)
+        if (pos == 0) {
             first_batch_ts = b.max_timestamp;
+            first_batch_bytes = rn_seg_batch_size(&b);
+        }
         int added = rn_seg_cursor_add(&c, seg, &b, log->cfg.index_interval_bytes, &log->oscratch[no],
                                       &log->tscratch[nt]);
         no += (added & RN_SEG_NEW_OENTRY) != 0;
@@ -902,9 +959,11 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
     assert(next == base + records && c.size == start_size + (int64_t)len);
 
     /* Only the .log is written: the index entries go to memory below. */
+    rn_segment_reserve(seg, start_size, start_size + (int64_t)len, log->cfg.segment_bytes);
     rc = rn_logio_pwrite_all(seg->ref.fd, batches, len, start_size);
     if (rc < 0) {
         int trc = rn_logio_ftruncate(seg->ref.fd, start_size);
+        seg->reserved_end = 0; /* the truncation gave the reserved blocks back */
         rn_warn("log: %s: append of %zu bytes failed: %s", log->dir, len, strerror(-rc));
         if (trc < 0) {
             /* Bytes past `size` stay in the file; refuse appends until reopened. */
@@ -926,6 +985,7 @@ int rn_log_append(rn_log *log, uint8_t *batches, size_t len, int nbatches, int64
     }
     log->next_offset = next;
     log->size_bytes += (int64_t)len;
+    tail_add(log, base, start_size, first_batch_bytes);
     if (c.max_ts > log->max_ts) {
         log->max_ts = c.max_ts;
         log->max_ts_offset = c.max_ts_offset;
@@ -1085,6 +1145,37 @@ static int seek_batch(int fd, int64_t pos, int64_t limit, int64_t offset, int64_
     }
 }
 
+/* rn_log_read for an offset where a remembered append started (see
+ * "Reads at the tail"), when the read ends at the log end or at another
+ * mark: the slice comes from the marks, without I/O. Returns 1 with *out
+ * filled and mu released, or 0 (mu still held) when the marks cannot
+ * answer. offset < next_offset and offset < max_offset. mu held. */
+static int read_at_tail(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offset, rn_log_slice *out)
+{
+    const tail_mark *m = tail_find(log, offset);
+    if (!m)
+        return 0;
+    rn_segment *seg = active(log);
+    int64_t stop = seg->size; /* the first batch at or past max_offset starts here */
+    if (max_offset < log->next_offset) {
+        const tail_mark *sm = tail_find(log, max_offset);
+        if (!sm)
+            return 0;
+        stop = sm->pos;
+    }
+    assert(m->pos + m->first_bytes <= stop && seg->base_offset <= offset);
+    /* KIP-74: the first batch whole, then up to max_bytes. */
+    int64_t at = m->pos;
+    int64_t want = max_bytes > m->first_bytes ? max_bytes : m->first_bytes;
+    int64_t end = stop - at < want ? stop : at + want;
+    rn_segment_hold(seg);
+    pthread_mutex_unlock(&log->mu); /* (m may be overwritten from here on) */
+    out->file = &seg->ref;
+    out->pos = at;
+    out->len = (int32_t)(end - at > INT32_MAX ? INT32_MAX : end - at);
+    return 1;
+}
+
 int rn_log_read(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offset, rn_log_slice *out)
 {
     out->file = NULL;
@@ -1095,6 +1186,8 @@ int rn_log_read(rn_log *log, int64_t offset, int32_t max_bytes, int64_t max_offs
         pthread_mutex_unlock(&log->mu);
         return -ERANGE;
     }
+    if (offset < log->next_offset && offset < max_offset && read_at_tail(log, offset, max_bytes, max_offset, out))
+        return 0; /* (read_at_tail released mu) */
     int32_t i = find_segment(log, offset);
     for (;;) {
         if (offset >= log->next_offset || offset >= max_offset || i >= log->nsegs) {
@@ -1295,10 +1388,12 @@ static int64_t segment_largest_ts(const rn_segment *seg)
 }
 
 /* Recomputes what depends on the set of segments: total size, max
- * timestamp, and the start offset's lower bound (invariant 4). mu held. */
+ * timestamp, and the start offset's lower bound (invariant 4); forgets the
+ * tail marks. mu held. */
 static void segments_changed(rn_log *log)
 {
     int64_t size = 0, mts = -1, mto = -1;
+    tail_forget(log); /* rare; the marks need not survive it */
     for (int32_t i = 0; i < log->nsegs; i++) {
         const rn_segment *seg = log->segs[i];
         size += seg->size;
@@ -1794,6 +1889,7 @@ void rn_log_close(rn_log *log)
         return;
     pthread_mutex_lock(&log->mu);
     rn_segment *seg = active(log);
+    rn_segment_release_reserve(seg);
     /* The last sync writes the active segment's index files too (sealed:
      * no appender may run any more), unless they already hold exactly its
      * indexes (say, nothing was appended since they were loaded). Left

@@ -30,6 +30,7 @@ typedef struct rn_log_io {
     ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
     int (*fdatasync)(int fd);
     int (*ftruncate)(int fd, off_t len);
+    int (*fallocate)(int fd, int mode, off_t off, off_t len);
 } rn_log_io;
 
 extern rn_log_io rn_log_io_ops;
@@ -45,6 +46,9 @@ ssize_t rn_logio_pread_all(int fd, void *buf, size_t n, int64_t off);
 /* 0 or negative errno. */
 int rn_logio_fdatasync(int fd);
 int rn_logio_ftruncate(int fd, int64_t len);
+/* Reserves disk blocks for [off, off + len) without changing the file's
+ * size (fallocate FALLOC_FL_KEEP_SIZE). 0 or a negative errno. */
+int rn_logio_reserve(int fd, int64_t off, int64_t len);
 
 /* ---- batch headers (v2; layout in proto/record_batch.h) ---- */
 
@@ -180,6 +184,10 @@ typedef struct rn_segment {
                                 * for the active segment guarded by append_mu and mu */
     int first_ts_known;        /* first_ts is loaded (0 after opening a non-empty file) */
     int64_t created_ms;        /* wall clock at create/open: segment.ms without timestamps */
+    int64_t reserved_end;      /* disk blocks are reserved up to here for the appends to come
+                                * (rn_segment_reserve); the file's size stays `size`. 0: none.
+                                * The active segment's; under append_mu (and mu at a roll) */
+    int reserve_failed;        /* fallocate refused (say EOPNOTSUPP): appends go without */
     char *path;                /* "<dir>/<20-digit base>" without extension */
 } rn_segment;
 
@@ -295,6 +303,19 @@ void rn_segment_unlink(rn_segment *seg);
 
 /* fdatasync of the .log. */
 int rn_segment_sync(rn_segment *seg);
+
+/* Before an append that will end at `end`: makes sure disk blocks are
+ * reserved up to there, reserving ahead (as much again as the segment will
+ * hold, 64 KiB to 16 MiB, never past max(limit, end)) when they are not.
+ * Buffered writes into reserved blocks skip ext4's per-page delayed
+ * allocation work. The file's size (st_size) does not change, so recovery
+ * and size accounting see only appended bytes. A refusal (EOPNOTSUPP,
+ * ENOSPC) is not an error: the segment goes on without reserving. */
+void rn_segment_reserve(rn_segment *seg, int64_t start, int64_t end, int64_t limit);
+/* Gives the blocks reserved past `size` back (ftruncate to `size`, which
+ * leaves the bytes and the mtime as they are). For a segment that takes no
+ * more appends: at a roll and at close. */
+void rn_segment_release_reserve(rn_segment *seg);
 
 /* Writes both index files whole from memory (.timeindex first, then
  * .index), fdatasync'ing each when sync. On failure removes both files, so

@@ -61,6 +61,8 @@
 #include "common/rlog.h"
 
 #define CRC_CHUNK_BYTES (64 * 1024)
+#define RESERVE_BYTES_MIN (64 * 1024)        /* rn_segment_reserve: the least reserved ahead */
+#define RESERVE_BYTES_MAX (16 * 1024 * 1024) /* and the most */
 #define WALK_WINDOW_BYTES (16 * 1024)
 #define RECORD_PREFIX_BYTES_MAX (5 + 1 + 10 + 5) /* length, attributes, timestampDelta, offsetDelta */
 
@@ -174,6 +176,10 @@ static int segment_new(const char *dir, int64_t base_offset, const rn_log_config
             goto close_log;
         }
         seg->size = st.st_size;
+        /* Blocks reserved past the end before a crash (rn_segment_reserve):
+         * counted as reserved, so that the next roll or close gives them back. */
+        if ((int64_t)st.st_blocks * 512 > st.st_size + RESERVE_BYTES_MIN)
+            seg->reserved_end = (int64_t)st.st_blocks * 512;
     }
     atomic_init(&seg->ref.refs, 1);
     seg->ref.release = segment_release;
@@ -217,6 +223,45 @@ void rn_segment_unlink(rn_segment *seg)
 int rn_segment_sync(rn_segment *seg)
 {
     return rn_logio_fdatasync(seg->ref.fd);
+}
+
+void rn_segment_reserve(rn_segment *seg, int64_t start, int64_t end, int64_t limit)
+{
+    if (end <= seg->reserved_end || seg->reserve_failed)
+        return;
+    /* Ahead by what the segment will hold: a small partition reserves little. */
+    int64_t ahead = end < RESERVE_BYTES_MIN ? RESERVE_BYTES_MIN : end > RESERVE_BYTES_MAX ? RESERVE_BYTES_MAX : end;
+    int64_t to = end + ahead;
+    if (to > limit)
+        to = limit > end ? limit : end;
+    int64_t from = seg->reserved_end > start ? seg->reserved_end : start;
+    int rc = rn_logio_reserve(seg->ref.fd, from, to - from);
+    if (rc < 0) {
+        rn_debug("log: %s.log: appending without reserving blocks: %s", seg->path, strerror(-rc));
+        seg->reserve_failed = 1; /* (say the disk is full: not again for this segment) */
+    }
+    seg->reserved_end = to; /* a failed fallocate may have reserved some: the release takes them */
+}
+
+void rn_segment_release_reserve(rn_segment *seg)
+{
+    struct stat st;
+    if (seg->reserved_end <= seg->size)
+        return;
+    seg->reserved_end = 0;
+    /* ftruncate to the size it has frees the blocks past it; it also sets
+     * the mtime, which retention reads (segments without timestamps): put
+     * the last write's back. */
+    int have_st = fstat(seg->ref.fd, &st) == 0;
+    int rc = rn_logio_ftruncate(seg->ref.fd, seg->size);
+    if (rc < 0) {
+        rn_warn("log: %s.log: cannot give reserved blocks back: %s", seg->path, strerror(-rc));
+        return;
+    }
+    if (have_st) {
+        struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, st.st_mtim};
+        futimens(seg->ref.fd, ts);
+    }
 }
 
 int rn_segment_store_indexes_as(rn_segment *seg, const char *suffix, int sync)

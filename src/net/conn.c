@@ -5,6 +5,7 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -35,8 +36,11 @@ struct rn_listener_io {
 
 static atomic_int open_conns;
 static atomic_ullong conn_seq;
-/* Per network thread: its connections, and those closed this round. */
+/* Per network thread: its connections, those closed this round, and
+ * those with answers held back (rn_conn_hold_sends). */
 static _Thread_local rn_conn *closed_list;
+static _Thread_local rn_conn *held_list;
+static _Thread_local int hold_depth;
 static _Thread_local rn_conn **live;
 static _Thread_local int nlive, live_cap;
 
@@ -227,8 +231,36 @@ void rn_conn_resp_ready(rn_conn *c, rn_resp *resp)
      * read leave in one writev (read_some sends them after the read). */
     if (c->closed || resp != c->head || c->framing)
         return;
+    if (hold_depth > 0) {
+        if (!c->held) {
+            c->held = 1;
+            c->next_held = held_list;
+            held_list = c;
+        }
+        return;
+    }
     if (send_ready(c) == 0)
         update_interest(c);
+}
+
+void rn_conn_hold_sends(void)
+{
+    hold_depth++;
+}
+
+void rn_conn_send_held(void)
+{
+    assert(hold_depth > 0);
+    if (--hold_depth > 0)
+        return;
+    while (held_list) {
+        rn_conn *c = held_list;
+        held_list = c->next_held;
+        c->held = 0;
+        c->next_held = NULL;
+        if (!c->closed && send_ready(c) == 0) /* a closed one is still in memory: freed at the round's end */
+            update_interest(c);
+    }
 }
 
 /* ---- reading ---- */
@@ -386,6 +418,7 @@ void rn_conn_close(rn_conn *c, const char *why)
 void rn_conn_reap(rn_loop *loop)
 {
     (void)loop;
+    assert(hold_depth == 0 && !held_list); /* held connections must outlive the hold */
     while (closed_list) {
         rn_conn *c = closed_list;
         closed_list = c->next_closed;

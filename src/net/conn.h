@@ -68,6 +68,8 @@ struct rn_conn {
     uint8_t *frame;            /* a large frame being read straight into place */
     size_t frame_len, frame_got;
     int framing;               /* handing frames of one read up: answers wait for its end */
+    int held;                  /* on this thread's list of sends held back (rn_conn_hold_sends) */
+    rn_conn *next_held;
     /* responses, oldest first */
     rn_resp *head, *tail;
     int npending;
@@ -91,6 +93,16 @@ void rn_listener_close(rn_listener_io *l);
 void rn_conn_push_resp(rn_conn *c, rn_resp *resp);
 /* Marks a slot complete; sends whatever is now at the head. */
 void rn_conn_resp_ready(rn_conn *c, rn_resp *resp);
+/* Holds back sends on this thread's loop: until the matching
+ * rn_conn_send_held(), rn_conn_resp_ready() only marks responses ready and
+ * notes their connection. rn_conn_send_held() then sends to each noted
+ * connection once, so that answers completed together (say, every request
+ * of one flush round) leave in one writev per connection, not one each.
+ * Pairs nest; the outermost rn_conn_send_held() sends. Both run on the
+ * loop's thread, within one callback (closed connections are freed only
+ * at the end of the loop round). */
+void rn_conn_hold_sends(void);
+void rn_conn_send_held(void);
 /* Closes the connection (idempotent); memory is freed later in the round. */
 void rn_conn_close(rn_conn *c, const char *why);
 

@@ -102,7 +102,9 @@ def test_appends_work_again_after_space_is_freed(tmpfs_logdir, start_broker):
     kept = confluent_produce(b.bootstrap, keep, [{"value": b"before-%d" % i} for i in range(5)], partition=0)
     acked, err = fill_disk(b, filler)
     assert err == KAFKA_STORAGE_ERROR
-    assert raw_produce(b.port, keep, 0, [(None, b"y" * RECORD)])[0] == KAFKA_STORAGE_ERROR
+    # (larger than the blocks a partition reserves ahead of its appends,
+    # segment.c: rn_segment_reserve, which stay usable on a full disk)
+    assert raw_produce(b.port, keep, 0, [(None, b"y" * (4 * RECORD))])[0] == KAFKA_STORAGE_ERROR
     res = admin_call(b.bootstrap, "delete_topics", [filler], request_timeout=15)
     assert res == {filler: None}, res
     # Space comes back once the filler's files are gone.

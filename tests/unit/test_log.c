@@ -1054,6 +1054,146 @@ static void slice_keeps_a_deleted_segment_readable(void **state)
     free(m);
 }
 
+/* ---- reads at the tail (log.c: "Reads at the tail") ---- */
+
+static int tail_preads;
+
+static ssize_t counting_pread(int fd, void *buf, size_t n, off_t off)
+{
+    tail_preads++;
+    return pread(fd, buf, n, off);
+}
+
+/* Reads at offset through check_read and returns the preads the log made. */
+static int preads_for_read(rn_log *log, const rec_model *m, int64_t offset, int32_t max_bytes, int64_t max_offset)
+{
+    tail_preads = 0;
+    rn_log_io_ops.pread = counting_pread;
+    check_read(log, m, offset, max_bytes, max_offset);
+    rn_log_io_reset();
+    return tail_preads;
+}
+
+/* Base offsets of the last k appends of append_many-style single batches. */
+static int64_t nth_last_batch_base(const rec_model *m, int k)
+{
+    int64_t o = m->n - 1;
+    for (int i = 1; i < k; i++)
+        o = m->batch_base[o] - 1;
+    return m->batch_base[o];
+}
+
+static void reads_where_recent_appends_started_need_no_pread(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.index_interval_bytes = 4096; /* the fallback would scan many headers */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 40, 1000, 60);
+    for (int k = 1; k <= 16; k++) {
+        int64_t o = nth_last_batch_base(m, k);
+        assert_int_equal(preads_for_read(log, m, o, 1 << 20, INT64_MAX), 0);
+        assert_int_equal(preads_for_read(log, m, o, 1, INT64_MAX), 0);    /* KIP-74: the first batch whole */
+        assert_int_equal(preads_for_read(log, m, o, 150, INT64_MAX), 0);  /* cut by max_bytes */
+        if (k > 1) /* bounded by a later append's start: still no I/O */
+            assert_int_equal(preads_for_read(log, m, o, 1 << 20, nth_last_batch_base(m, k - 1)), 0);
+    }
+    /* at the end: nothing, without I/O; at older offsets, inside a batch, or
+     * bounded elsewhere: the index and the headers, and the same answer */
+    assert_int_equal(preads_for_read(log, m, m->n, 1 << 20, INT64_MAX), 0);
+    assert_true(preads_for_read(log, m, nth_last_batch_base(m, 17), 1 << 20, INT64_MAX) > 0);
+    int64_t last_base = nth_last_batch_base(m, 1);
+    if (m->batch_last[last_base] > last_base)
+        assert_true(preads_for_read(log, m, last_base + 1, 1 << 20, INT64_MAX) > 0);
+    check_all_offsets(log, m);
+    for (int64_t hw = m->n - 30; hw <= m->n; hw++)
+        for (int64_t o = m->n - 40; o < hw; o++)
+            check_read(log, m, o, 1 << 20, hw);
+    rn_log_close(log);
+    free(m);
+}
+
+static void tail_reads_after_a_roll_use_the_new_segment(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 2000;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 10, 1000, 40);
+    int nseg = count_files(f->dir, ".log");
+    int64_t before_roll = nth_last_batch_base(m, 1);
+    while (count_files(f->dir, ".log") == nseg)
+        append_many(log, m, 1, 1000, 40);
+    /* the append that rolled is the new segment's first batch */
+    int64_t first_new = nth_last_batch_base(m, 1);
+    rn_log_slice s;
+    tail_preads = 0;
+    rn_log_io_ops.pread = counting_pread;
+    assert_int_equal(rn_log_read(log, first_new, 1 << 20, INT64_MAX, &s), 0);
+    rn_log_io_reset();
+    assert_int_equal(tail_preads, 0);
+    assert_int_equal(s.pos, 0);
+    rn_fileref_drop(s.file);
+    /* the marks of the old segment are gone: its reads take the index path */
+    assert_true(preads_for_read(log, m, before_roll, 1 << 20, INT64_MAX) > 0);
+    append_many(log, m, 3, 1000, 40);
+    assert_int_equal(preads_for_read(log, m, first_new, 1 << 20, INT64_MAX), 0);
+    check_all_offsets(log, m);
+    /* retention rolls an expired active segment and deletes it: the marks go with it */
+    int64_t deleted;
+    int64_t tail = nth_last_batch_base(m, 1);
+    assert_int_equal(rn_log_enforce_retention(log, INT64_MAX / 2, INT64_MAX / 4, -1, &deleted), 0);
+    assert_true(deleted > 0);
+    assert_int_equal(rn_log_start_offset(log), m->n);
+    assert_int_equal(rn_log_read(log, tail, 1 << 20, INT64_MAX, &s), -ERANGE);
+    append_many(log, m, 2, 1000, 40);
+    assert_int_equal(preads_for_read(log, m, nth_last_batch_base(m, 1), 1 << 20, INT64_MAX), 0);
+    assert_int_equal(preads_for_read(log, m, nth_last_batch_base(m, 2), 1 << 20, INT64_MAX), 0);
+    for (int64_t o = rn_log_start_offset(log); o <= m->n; o++)
+        check_read(log, m, o, 1 << 20, INT64_MAX);
+    rn_log_close(log);
+    free(m);
+}
+
+/* A failed append is cut off the file: it leaves no mark, and the next
+ * append at the same offset (other bytes) is read right. */
+static void tail_reads_after_a_failed_append_are_right(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 8, 1000, 40);
+    inject_calls = 0;
+    inject_fail_at = 1;
+    inject_torn = 1;
+    rn_log_io_ops.pwrite = failing_pwrite;
+    tbuf b = {0};
+    int64_t ts[3] = {2000, 2001, 2002}, base, last;
+    build_batch(&b, 3, ts, 300, 0);
+    assert_int_equal(rn_log_append(log, b.p, b.len, 1, &base, &last), -ENOSPC);
+    rn_log_io_reset();
+    free(b.p);
+    assert_int_equal(preads_for_read(log, m, m->n, 1 << 20, INT64_MAX), 0); /* the end: nothing */
+    int64_t ts1[1] = {3000};
+    append_batch(log, m, 1, ts1, 10, 0);
+    assert_int_equal(preads_for_read(log, m, m->n - 1, 1 << 20, INT64_MAX), 0);
+    assert_int_equal(preads_for_read(log, m, nth_last_batch_base(m, 2), 1 << 20, INT64_MAX), 0);
+    check_all_offsets(log, m);
+    /* DeleteRecords inside the active segment: below it out of range, above unchanged */
+    int64_t start;
+    int64_t cut = nth_last_batch_base(m, 2);
+    assert_int_equal(rn_log_delete_records(log, cut, &start), 0);
+    assert_int_equal(start, cut);
+    rn_log_slice s;
+    assert_int_equal(rn_log_read(log, cut - 1, 1 << 20, INT64_MAX, &s), -ERANGE);
+    assert_int_equal(preads_for_read(log, m, cut, 1 << 20, INT64_MAX), 0);
+    rn_log_close(log);
+    free(m);
+}
+
 /* ---- open files and crashes ---- */
 
 static int count_fds(void)
@@ -1142,6 +1282,104 @@ static void check_trusted_segments_have_indexes(const char *dir)
         assert_true(file_size(p) > 0);
         check_index_file(dir, bases[i]);
     }
+}
+
+/* ---- blocks reserved ahead of appends (segment.c: rn_segment_reserve) ---- */
+
+static int64_t blocks_bytes(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (int64_t)st.st_blocks * 512;
+}
+
+/* 1 when the folder's file system reserves blocks (fallocate KEEP_SIZE). */
+static int can_reserve(const char *dir)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/probe", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    int ok = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+    close(fd);
+    unlink(p);
+    return ok;
+}
+
+static void reserved_blocks_leave_the_size_alone_and_go_at_roll_and_close(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 400 * 1024;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    int reserves = can_reserve(f->dir);
+    append_many(log, m, 1, 1000, 200);
+    char p[256];
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    assert_int_equal(file_size(p), rn_log_size_bytes(log)); /* the size is only what was appended */
+    if (reserves) /* the first append reserves 64 KiB ahead */
+        assert_true(blocks_bytes(p) >= file_size(p) + 60 * 1024);
+    append_many(log, m, 99, 1000, 200);
+    assert_int_equal(file_size(p), rn_log_size_bytes(log));
+    /* an mtime long past, which the roll's release must leave alone (retention reads it) */
+    struct timespec old_mtime[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = 1000000}};
+    assert_int_equal(utimensat(AT_FDCWD, p, old_mtime, 0), 0);
+    int64_t size = file_size(p);
+    rn_log_config c = f->cfg;
+    c.segment_ms = 1; /* the next append rolls */
+    rn_log_set_config(log, &c);
+    append_many(log, m, 1, 1000, 200);
+    assert_int_equal(count_files(f->dir, ".log"), 2);
+    struct stat after;
+    assert_int_equal(stat(p, &after), 0);
+    assert_true(after.st_blocks * 512 <= after.st_size + 4096); /* given back at the roll */
+    assert_int_equal(after.st_size, size);
+    assert_int_equal(after.st_mtim.tv_sec, 1000000);
+    assert_int_equal(after.st_mtim.tv_nsec, 0);
+    check_all_offsets(log, m);
+    last_segment_path(f->dir, ".log", p, sizeof(p));
+    rn_log_close(log);
+    assert_true(blocks_bytes(p) <= file_size(p) + 4096); /* and at close */
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    assert_int_equal(rn_log_index_rebuilds(log), 0);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
+}
+
+/* A crash leaves the active segment's reservation past its end: recovery
+ * sees only the bytes appended, and the next roll gives the blocks back. */
+static void blocks_reserved_before_a_crash_are_harmless(void **state)
+{
+    fixture *f = *state;
+    rn_log *log;
+    rec_model *m = model_new();
+    f->cfg.segment_bytes = 400 * 1024;
+    assert_int_equal(rn_log_open(f->dir, &f->cfg, 1, &log), 0);
+    append_many(log, m, 50, 1000, 200);
+    char crash[256], p[256];
+    snprintf(crash, sizeof(crash), "%s/crashed", f->root);
+    copy_dir(f->dir, crash);
+    rn_log_close(log);
+    last_segment_path(crash, ".log", p, sizeof(p));
+    int64_t size = file_size(p);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    int reserved = fallocate(fd, FALLOC_FL_KEEP_SIZE, size, 1 << 20) == 0;
+    close(fd);
+    assert_int_equal(file_size(p), size);
+
+    assert_int_equal(rn_log_open(crash, &f->cfg, 0, &log), 0);
+    assert_int_equal(file_size(p), size); /* nothing cut off */
+    check_all_offsets(log, m);
+    while (count_files(crash, ".log") == 1)
+        append_many(log, m, 1, 1000, 200);
+    if (reserved)
+        assert_true(blocks_bytes(p) <= file_size(p) + 4096);
+    check_all_offsets(log, m);
+    rn_log_close(log);
+    free(m);
 }
 
 static void each_segment_keeps_one_fd_open(void **state)
@@ -1960,6 +2198,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(index_write_failure_at_close_is_rebuilt_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_advances_the_recovery_point, setup, teardown),
         cmocka_unit_test_setup_teardown(slice_keeps_a_deleted_segment_readable, setup, teardown),
+        cmocka_unit_test_setup_teardown(reads_where_recent_appends_started_need_no_pread, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_reads_after_a_roll_use_the_new_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_reads_after_a_failed_append_are_right, setup, teardown),
+        cmocka_unit_test_setup_teardown(reserved_blocks_leave_the_size_alone_and_go_at_roll_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(blocks_reserved_before_a_crash_are_harmless, setup, teardown),
         cmocka_unit_test_setup_teardown(each_segment_keeps_one_fd_open, setup, teardown),
         cmocka_unit_test_setup_teardown(indexes_survive_a_clean_reopen_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(crash_with_the_active_index_never_written_recovers, setup, teardown),
