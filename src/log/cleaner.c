@@ -59,6 +59,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/bin.h"
 #include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/rlog.h"
@@ -73,6 +74,8 @@
 #define ATTR_LOG_APPEND_TIME 0x08
 #define ATTR_TRANSACTIONAL 0x10
 #define ATTR_CONTROL 0x20
+#define BATCH_PRODUCER_ID_AT 43   /* header fields (proto/record_batch.h) */
+#define BATCH_RECORDS_COUNT_AT 57
 
 /* Records that a pass at now_ms went past everything below end. */
 static void add_horizon(rn_cleaner_ckpt *ck, int64_t end, int64_t now_ms)
@@ -250,30 +253,6 @@ static int64_t map_get(const key_map *m, const uint8_t *key, size_t len)
 
 /* ---- reading batches and records ---- */
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
 /* Whole batches of one segment file, read through a window. */
 typedef struct seg_reader {
     int fd;
@@ -377,8 +356,6 @@ static int record_parse(const uint8_t **pp, const uint8_t *end, rec_view *r)
 
 /* ---- transactions met while walking batches in offset order ---- */
 
-#define BATCH_PRODUCER_ID_AT 43
-#define BATCH_RECORDS_COUNT_AT 57
 #define CONTROL_TYPE_ABORT 0
 #define CONTROL_TYPE_COMMIT 1
 
@@ -561,7 +538,7 @@ static int txn_drop(cleaner *c, const uint8_t *p, const rn_seg_batch *b)
 {
     if (!(b->attributes & (ATTR_TRANSACTIONAL | ATTR_CONTROL)))
         return 0;
-    int64_t producer_id = (int64_t)be64(p + BATCH_PRODUCER_ID_AT);
+    int64_t producer_id = (int64_t)rn_bin_load_be(p + BATCH_PRODUCER_ID_AT, 8);
     if (!(b->attributes & ATTR_CONTROL))
         return walk_data(&c->walk, producer_id, rn_seg_batch_last(b));
     int rc = walk_marker(&c->walk, producer_id, rn_seg_batch_last(b), control_type(p, b));
@@ -601,7 +578,7 @@ static int batch_records(cleaner *c, const uint8_t *p, const rn_seg_batch *b, co
     }
     /* Every record must parse, and their count match the header. */
     const uint8_t *q = *recs, *end = *recs + *len;
-    int32_t count = (int32_t)be32(p + 57), k = 0;
+    int32_t count = (int32_t)rn_bin_load_be(p + BATCH_RECORDS_COUNT_AT, 4), k = 0;
     rec_view r;
     while (q < end) {
         if (record_parse(&q, end, &r) < 0 || r.offset_delta < 0 || r.offset_delta > b->last_offset_delta)
@@ -748,13 +725,13 @@ static int rebuild_batch(cleaner *c, const uint8_t *p, const rn_seg_batch *b, in
         return rc;
     uint8_t *q = c->batch.p;
     memcpy(q, p, RN_SEG_BATCH_HEADER_BYTES);
-    put_be32(q + 8, (uint32_t)(RN_SEG_BATCH_LENGTH_MIN + plen));
+    rn_bin_store_be(q + 8, RN_SEG_BATCH_LENGTH_MIN + plen, 4);
     if (!(b->attributes & ATTR_LOG_APPEND_TIME))
-        put_be64(q + 35, (uint64_t)kept_max_ts);
-    put_be32(q + 57, (uint32_t)kept_count);
+        rn_bin_store_be(q + 35, (uint64_t)kept_max_ts, 8);
+    rn_bin_store_be(q + BATCH_RECORDS_COUNT_AT, (uint32_t)kept_count, 4);
     memcpy(q + RN_SEG_BATCH_HEADER_BYTES, payload, plen);
     c->batch.len = RN_SEG_BATCH_HEADER_BYTES + plen;
-    put_be32(q + 17, rn_crc32c(0, q + 21, c->batch.len - 21));
+    rn_bin_store_be(q + 17, rn_crc32c(0, q + 21, c->batch.len - 21), 4);
     return 0;
 }
 
@@ -776,7 +753,7 @@ static int clean_batch(cleaner *c, cleaned_out *o, const uint8_t *p, const rn_se
             if (b->attributes & ATTR_CONTROL)
                 c->st->markers_removed++;
             else
-                c->st->aborted_removed += (int32_t)be32(p + BATCH_RECORDS_COUNT_AT);
+                c->st->aborted_removed += (int32_t)rn_bin_load_be(p + BATCH_RECORDS_COUNT_AT, 4);
             return 0; /* the whole batch goes: a gap in the offsets */
         }
     }

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "common/bin.h"
 #include "common/buf.h"
 #include "common/crc32c.h"
 #include "proto/record_batch.h"
@@ -31,14 +32,6 @@ static uint8_t *put_varint(uint8_t *p, int64_t v)
     }
     *p++ = (uint8_t)z;
     return p;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
 }
 
 static size_t record_body_size(const rn_kv *kv, int i)
@@ -90,20 +83,32 @@ size_t rn_batch_build_ex(uint8_t *out, size_t cap, int64_t timestamp_ms, const r
         p = put_varint(p, 0); /* headers */
     }
     size_t len = (size_t)(p - out);
-    put_be(out + 0, 0, 8);                               /* baseOffset: assigned by the log */
-    put_be(out + 8, (uint64_t)(len - 12), 4);            /* batchLength */
-    put_be(out + 12, 0, 4);                              /* partitionLeaderEpoch */
-    out[16] = 2;                                         /* magic */
-    put_be(out + 21, (uint16_t)attributes, 2);
-    put_be(out + 23, (uint64_t)(n - 1), 4);              /* lastOffsetDelta */
-    put_be(out + 27, (uint64_t)timestamp_ms, 8);
-    put_be(out + 35, (uint64_t)timestamp_ms, 8);
-    put_be(out + 43, (uint64_t)producer_id, 8);
-    put_be(out + 51, (uint16_t)producer_epoch, 2);
-    put_be(out + 53, (uint32_t)base_sequence, 4);
-    put_be(out + 57, (uint64_t)n, 4);
-    put_be(out + 17, rn_crc32c(0, out + 21, len - 21), 4);
+    rn_bin_store_be(out + 0, 0, 8);                    /* baseOffset: assigned by the log */
+    rn_bin_store_be(out + 8, (uint64_t)(len - 12), 4); /* batchLength */
+    rn_bin_store_be(out + 12, 0, 4);                   /* partitionLeaderEpoch */
+    out[16] = 2;                                       /* magic */
+    rn_bin_store_be(out + 21, (uint16_t)attributes, 2);
+    rn_bin_store_be(out + 23, (uint64_t)(n - 1), 4); /* lastOffsetDelta */
+    rn_bin_store_be(out + 27, (uint64_t)timestamp_ms, 8);
+    rn_bin_store_be(out + 35, (uint64_t)timestamp_ms, 8);
+    rn_bin_store_be(out + 43, (uint64_t)producer_id, 8);
+    rn_bin_store_be(out + 51, (uint16_t)producer_epoch, 2);
+    rn_bin_store_be(out + 53, (uint32_t)base_sequence, 4);
+    rn_bin_store_be(out + 57, (uint64_t)n, 4);
+    rn_bin_store_be(out + 17, rn_crc32c(0, out + 21, len - 21), 4);
     return len;
+}
+
+/* Frames the next record of a records section: *rec covers it, r moves
+ * past it. 0, or -1 when its length is malformed or runs past the end. */
+static int next_record(rn_reader *r, rn_reader *rec)
+{
+    int32_t rec_len = rn_get_varint(r);
+    if (r->err || rec_len < 0 || (size_t)rec_len > rn_reader_left(r))
+        return -1;
+    rn_reader_init(rec, r->p, (size_t)rec_len);
+    r->p += rec_len;
+    return 0;
 }
 
 int rn_batch_each_record(const uint8_t *p, size_t len, void (*fn)(void *arg, int64_t offset, const rn_kv *kv),
@@ -118,12 +123,9 @@ int rn_batch_each_record(const uint8_t *p, size_t len, void (*fn)(void *arg, int
     rn_reader r;
     rn_reader_init(&r, p + RN_BATCH_HEADER_BYTES, end - RN_BATCH_HEADER_BYTES);
     for (int32_t i = 0; i < bi.records_count; i++) {
-        int32_t rec_len = rn_get_varint(&r);
-        if (r.err || rec_len < 0 || (size_t)rec_len > rn_reader_left(&r))
-            return -1;
         rn_reader rec;
-        rn_reader_init(&rec, r.p, (size_t)rec_len);
-        r.p += rec_len;
+        if (next_record(&r, &rec) < 0)
+            return -1;
         (void)rn_get_i8(&rec);
         (void)rn_get_varlong(&rec);
         int32_t offset_delta = rn_get_varint(&rec);
@@ -147,12 +149,9 @@ static int64_t records_max_timestamp(const uint8_t *p, size_t len, int64_t base_
     rn_reader_init(&r, p + RN_BATCH_HEADER_BYTES, len - RN_BATCH_HEADER_BYTES);
     int64_t max = -1;
     for (int32_t i = 0; i < count; i++) {
-        int32_t rec_len = rn_get_varint(&r);
-        if (r.err || rec_len < 0 || (size_t)rec_len > rn_reader_left(&r))
-            return -1;
         rn_reader rec;
-        rn_reader_init(&rec, r.p, (size_t)rec_len);
-        r.p += rec_len;
+        if (next_record(&r, &rec) < 0)
+            return -1;
         (void)rn_get_i8(&rec);
         int64_t delta = rn_get_varlong(&rec);
         if (rec.err)
@@ -180,8 +179,8 @@ int rn_batches_fix_max_timestamp(uint8_t *p, size_t len)
                 if (m > max)
                     max = m;
             }
-            put_be(p + at + 35, (uint64_t)max, 8);
-            put_be(p + at + 17, rn_crc32c(0, p + at + 21, blen - 21), 4);
+            rn_bin_store_be(p + at + 35, (uint64_t)max, 8);
+            rn_bin_store_be(p + at + 17, rn_crc32c(0, p + at + 21, blen - 21), 4);
             fixed++;
         }
         at += blen;
