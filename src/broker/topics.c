@@ -751,22 +751,40 @@ static int push_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t las
     return 0;
 }
 
+#define ABORTED_FILE "aborted-txns" /* one "pid first last" line per aborted transaction */
+
+/* Writes a[0..n) to the partition's ABORTED_FILE, fdatasync'ed: appended,
+ * or replacing the file (tmp, then rename; on failure the old file stays,
+ * and extra lines in it are harmless). 0 or -errno. */
+static int write_aborted(rn_partition *p, const rn_log_aborted_txn *a, int n, int replace)
+{
+    char path[4300], tmp[4320];
+    partition_path(path, sizeof path - 16, p->topic->name, p->index);
+    strcat(path, "/" ABORTED_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(replace ? tmp : path, replace ? "we" : "ae");
+    if (!f)
+        return -errno;
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%lld %lld %lld\n", (long long)a[i].producer_id, (long long)a[i].first_offset,
+                (long long)a[i].last_offset);
+    int rc = (fflush(f) == 0 && fdatasync(fileno(f)) == 0) ? 0 : -errno;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    if (replace && rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (replace && rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
 int rn_partition_add_aborted(rn_partition *p, int64_t pid, int64_t first, int64_t last)
 {
     if (push_aborted(p, pid, first, last) < 0)
         return -ENOMEM;
     /* Appended with the same durability as the marker: the marker's flush
      * round follows, and this file is synced here since it is tiny and rare. */
-    char path[4300];
-    partition_path(path, sizeof path - 16, p->topic->name, p->index);
-    strcat(path, "/aborted-txns");
-    FILE *f = fopen(path, "ae");
-    if (!f)
-        return -errno;
-    fprintf(f, "%lld %lld %lld\n", (long long)pid, (long long)first, (long long)last);
-    int rc = (fflush(f) == 0 && fdatasync(fileno(f)) == 0) ? 0 : -errno;
-    fclose(f);
-    return rc;
+    return write_aborted(p, &p->aborted[p->naborted - 1], 1, 0);
 }
 
 int rn_partition_copy_aborted(rn_partition *p, rn_log_aborted_txn **out, int32_t *n)
@@ -799,25 +817,7 @@ int rn_partition_trim_aborted(rn_partition *p, int64_t below)
     /* Rewritten under produce_mu so that no marker's line is appended to
      * the file being replaced; this runs rarely (housekeeping, when an
      * entry goes). */
-    char path[4300], tmp[4320];
-    partition_path(path, sizeof path - 16, p->topic->name, p->index);
-    strcat(path, "/aborted-txns");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = 0;
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        rc = -errno;
-    for (int i = 0; f && i < keep; i++)
-        fprintf(f, "%lld %lld %lld\n", (long long)p->aborted[i].producer_id, (long long)p->aborted[i].first_offset,
-                (long long)p->aborted[i].last_offset);
-    if (f && (fflush(f) != 0 || fdatasync(fileno(f)) != 0))
-        rc = -errno;
-    if (f && fclose(f) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp); /* the old file stays: its extra lines are harmless */
+    int rc = write_aborted(p, p->aborted, keep, 1);
     pthread_mutex_unlock(&p->produce_mu);
     return rc;
 }
@@ -825,7 +825,7 @@ int rn_partition_trim_aborted(rn_partition *p, int64_t below)
 static void load_aborted(rn_partition *p, const char *dir)
 {
     char path[4300], line[128];
-    snprintf(path, sizeof path, "%s/aborted-txns", dir);
+    snprintf(path, sizeof path, "%s/" ABORTED_FILE, dir);
     FILE *f = fopen(path, "re");
     if (!f)
         return;
