@@ -535,8 +535,8 @@ static int16_t unstable(int require_stable, rn_str group, rn_str topic, int32_t 
 {
     return require_stable && rn_txn_offset_pending((rn_tbytes){group.ptr, group.len},
                                                    (rn_tbytes){topic.ptr, topic.len}, partition)
-               ? 88
-               : 0;
+               ? RN_ERR_UNSTABLE_OFFSET_COMMIT
+               : RN_ERR_NONE;
 }
 
 /* Fills topics[] for one group: the requested partitions, or all committed. */

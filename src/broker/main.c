@@ -218,8 +218,8 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread inherits this; main waits below */
 
-    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_transactions_start() < 0 || rn_log_manager_start() < 0 || rn_offload_start() < 0 ||
-        rn_server_start() < 0) {
+    if (rn_flusher_start() < 0 || rn_groups_start() < 0 || rn_transactions_start() < 0 || rn_log_manager_start() < 0 ||
+        rn_offload_start() < 0 || rn_server_start() < 0) {
         rn_error("start-up failed");
         return 1;
     }

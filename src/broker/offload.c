@@ -70,7 +70,7 @@ static void cancel_offload(rn_req *req)
 
 void rn_req_offload(rn_req *req, rn_handler_fn handler)
 {
-    if (!nthreads) { /* not started (tests of single handlers): run here */
+    if (!nthreads) { /* no offload threads (rn_offload_start failed or not called): run here */
         handler(req);
         return;
     }
